@@ -1,0 +1,47 @@
+package redact
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestRedactor(t *testing.T) {
+	r := New("p@ss word", "tok", "tok-longer")
+	for in, want := range map[string]string{
+		"password p@ss word here":          "password <secret> here",
+		"url ?p=p%40ss+word&x=1":           "url ?p=<secret>&x=1",
+		"path /p@ss%20word/":               "path /<secret>/",
+		"bearer tok-longer":                "bearer <secret>",
+		"nothing to hide":                  "nothing to hide",
+		"tok and tok-longer and tok again": "<secret> and <secret> and <secret> again",
+	} {
+		if got := r.String(in); got != want {
+			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := r.With("more").String("more tok"); got != "<secret> <secret>" {
+		t.Errorf("With: %q", got)
+	}
+	var nilR *Redactor
+	if nilR.String("x") != "x" || New().String("x") != "x" {
+		t.Error("an empty redactor must change nothing")
+	}
+}
+
+func TestHandler(t *testing.T) {
+	var buf bytes.Buffer
+	r := New("hunter2")
+	log := slog.New(Handler(slog.NewTextHandler(&buf, nil), func() *Redactor { return r }))
+	log.With("ctx", "with hunter2").Info("login with hunter2 failed",
+		"err", errors.New("bad password hunter2"), slog.Group("req", "url", "https://x/?p=hunter2"), "n", 3)
+	out := buf.String()
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("the secret reached the log: %s", out)
+	}
+	if strings.Count(out, Mask) != 4 || !strings.Contains(out, "n=3") {
+		t.Errorf("log: %s", out)
+	}
+}
