@@ -1,0 +1,7 @@
+// Package kinds links every step kind into the binary. Adding a kind is its
+// own package plus one import line here.
+package kinds
+
+import (
+	_ "github.com/authprobe/authprobe/probes/httpstep" // http
+)

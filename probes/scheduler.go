@@ -1,0 +1,442 @@
+package probes
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SeriesKey identifies one series of results: a journey for one variant
+// against one target.
+type SeriesKey struct {
+	Journey, Variant, Target string
+}
+
+// Skip causes.
+const (
+	SkipOverlap     = "overlap"
+	SkipConcurrency = "concurrency"
+)
+
+// Scheduler runs journeys on their intervals. Each journey × variant ×
+// target starts at a fixed offset within its interval, derived from its
+// name, so restarts and reloads keep the schedule and many journeys spread
+// evenly. A run never overlaps its predecessor, and at most MaxConcurrency
+// runs are in flight; a run that cannot start is skipped and counted, never
+// queued, so a slow target cannot build a backlog.
+type Scheduler struct {
+	env *Env
+
+	// OnResult receives every finished run of a journey still configured.
+	OnResult func(j *Journey, res Result)
+	// OnSkip is called when a due run does not start.
+	OnSkip func(j *Journey, key SeriesKey, cause string)
+	// OnSeries is called when a series starts or stops existing: at Apply
+	// for fixed targets, and as DNS fan-out finds or loses addresses.
+	OnSeries func(j *Journey, key SeriesKey, added bool)
+
+	mu      sync.Mutex
+	loops   map[string]*loop
+	queue   loopHeap
+	running map[SeriesKey]bool
+	sem     chan struct{}
+	wake    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// loop is one journey × variant × target (or × DNS fan-out) schedule.
+type loop struct {
+	id     string
+	j      *Journey
+	v      *Variant
+	target string // fixed target ("" without fan-out); unused for DNS
+	dns    bool
+	offset time.Duration
+	next   time.Time
+	index  int
+	// series are the series the loop currently feeds.
+	series map[SeriesKey]bool
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// NewScheduler returns a scheduler with nothing to run; Apply gives it journeys.
+func NewScheduler(env *Env) *Scheduler {
+	return &Scheduler{
+		env:     env,
+		loops:   map[string]*loop{},
+		running: map[SeriesKey]bool{},
+		sem:     make(chan struct{}, 1),
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// Apply replaces the set of journeys. Loops of journeys whose fingerprint is
+// unchanged keep running untouched; changed ones restart at the same
+// offsets; removed and changed ones stop, and their in-flight runs are
+// cancelled and not reported.
+func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
+	s.mu.Lock()
+	if cap(s.sem) != maxConcurrency {
+		// Runs in flight release into the semaphore they took from.
+		s.sem = make(chan struct{}, maxConcurrency)
+	}
+	want := map[string]*loop{}
+	for _, j := range journeys {
+		for _, v := range j.Variants {
+			switch {
+			case j.Targets == nil:
+				l := s.newLoop(j, v, "", false)
+				want[l.id] = l
+			case j.Targets.DNS != "":
+				l := s.newLoop(j, v, j.Targets.DNS, true)
+				want[l.id] = l
+			default:
+				for _, t := range j.Targets.Static {
+					l := s.newLoop(j, v, t, false)
+					want[l.id] = l
+				}
+			}
+		}
+	}
+	var events []seriesEvent
+	for id, old := range s.loops {
+		nl, keep := want[id]
+		if keep && nl.j.Fingerprint == old.j.Fingerprint {
+			delete(want, id)
+			continue
+		}
+		heap.Remove(&s.queue, old.index)
+		delete(s.loops, id)
+		old.cancel()
+		if !keep {
+			for k := range old.series {
+				events = append(events, seriesEvent{old.j, k, false})
+			}
+			continue
+		}
+		// Same series, new settings: carry the series over so they are
+		// neither deleted nor re-created.
+		maps.Copy(nl.series, old.series)
+		for k := range nl.series {
+			events = append(events, seriesEvent{nl.j, k, true})
+		}
+	}
+	now := time.Now()
+	for id, l := range want {
+		l.next = nextTick(now, l.j.Interval, l.offset)
+		if !l.dns && len(l.series) == 0 {
+			k := SeriesKey{l.j.Name, l.v.Name, l.target}
+			l.series[k] = true
+			events = append(events, seriesEvent{l.j, k, true})
+		}
+		s.loops[id] = l
+		heap.Push(&s.queue, l)
+	}
+	s.mu.Unlock()
+	s.emit(events)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+type seriesEvent struct {
+	j     *Journey
+	key   SeriesKey
+	added bool
+}
+
+func (s *Scheduler) emit(events []seriesEvent) {
+	if s.OnSeries == nil {
+		return
+	}
+	for _, e := range events {
+		s.OnSeries(e.j, e.key, e.added)
+	}
+}
+
+func (s *Scheduler) newLoop(j *Journey, v *Variant, target string, dns bool) *loop {
+	id := j.Name + "\x00" + v.Name + "\x00" + target
+	ctx, cancel := context.WithCancel(context.Background())
+	return &loop{id: id, j: j, v: v, target: target, dns: dns,
+		offset: Offset(id, j.Interval), series: map[SeriesKey]bool{}, ctx: ctx, cancel: cancel}
+}
+
+// Offset is where in each interval a loop starts: a hash of its identity,
+// so it is the same on every restart and replica, and loops spread evenly.
+func Offset(id string, interval time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// nextTick returns the first start after now for an interval and offset;
+// starts are at offset + k×interval since the Unix epoch.
+func nextTick(now time.Time, interval, offset time.Duration) time.Time {
+	base := now.UnixNano() - int64(offset)
+	k := base/int64(interval) + 1
+	return time.Unix(0, k*int64(interval)+int64(offset))
+}
+
+// Run dispatches due runs until ctx is done, then waits for runs in flight
+// to end; they end promptly because they share ctx.
+func (s *Scheduler) Run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		now := time.Now()
+		for s.queue.Len() > 0 && !s.queue[0].next.After(now) {
+			l := s.queue[0]
+			s.dispatch(ctx, l, l.next)
+			l.next = l.next.Add(l.j.Interval)
+			if !l.next.After(now) {
+				// The dispatcher fell a whole interval behind (a suspended
+				// process); skip to the next slot rather than bursting.
+				l.next = nextTick(now, l.j.Interval, l.offset)
+			}
+			heap.Fix(&s.queue, 0)
+		}
+		wait := time.Hour
+		if s.queue.Len() > 0 {
+			wait = time.Until(s.queue[0].next)
+		}
+		s.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			for _, l := range s.loops {
+				l.cancel()
+			}
+			s.mu.Unlock()
+			s.wg.Wait()
+			return
+		case <-timer.C:
+		case <-s.wake:
+		}
+	}
+}
+
+// dispatch starts the runs of a loop that are due. It holds s.mu.
+func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time) {
+	if !l.dns {
+		s.start(ctx, l, l.target, due)
+		return
+	}
+	// Resolving can take a while; the loop's runs start when it is done.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		rctx, release := l.context(ctx)
+		targets, res := resolveTargets(rctx, s.env, l.j, l.v, due)
+		release()
+		s.mu.Lock()
+		if l.ctx.Err() != nil {
+			s.mu.Unlock()
+			return
+		}
+		var events []seriesEvent
+		dnsKey := SeriesKey{l.j.Name, l.v.Name, l.target}
+		if res != nil {
+			if !l.series[dnsKey] {
+				l.series[dnsKey] = true
+				events = append(events, seriesEvent{l.j, dnsKey, true})
+			}
+		} else {
+			// The series of the DNS name itself, once a lookup failed,
+			// stays as long as the loop so its failures keep counting.
+			keep := map[SeriesKey]bool{}
+			if l.series[dnsKey] {
+				keep[dnsKey] = true
+			}
+			for _, t := range targets {
+				k := SeriesKey{l.j.Name, l.v.Name, t}
+				keep[k] = true
+				if !l.series[k] {
+					events = append(events, seriesEvent{l.j, k, true})
+				}
+			}
+			for k := range l.series {
+				if !keep[k] {
+					events = append(events, seriesEvent{l.j, k, false})
+				}
+			}
+			l.series = keep
+		}
+		s.mu.Unlock()
+		s.emit(events)
+		if res != nil {
+			if s.OnResult != nil {
+				s.OnResult(l.j, *res)
+			}
+			return
+		}
+		s.mu.Lock()
+		for _, t := range targets {
+			s.start(ctx, l, t, due)
+		}
+		s.mu.Unlock()
+	}()
+}
+
+// context returns a context that ends with ctx or when the loop is
+// removed; release must be called when the work is done.
+func (l *loop) context(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(l.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// start begins one run unless it would overlap or exceed the concurrency
+// limit. It holds s.mu.
+func (s *Scheduler) start(ctx context.Context, l *loop, target string, due time.Time) {
+	key := SeriesKey{l.j.Name, l.v.Name, target}
+	if s.running[key] {
+		s.skip(l.j, key, SkipOverlap)
+		return
+	}
+	sem := s.sem
+	select {
+	case sem <- struct{}{}:
+	default:
+		s.skip(l.j, key, SkipConcurrency)
+		return
+	}
+	s.running[key] = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		runCtx, release := l.context(ctx)
+		res := l.j.Execute(runCtx, s.env, l.v, target)
+		release()
+		res.Scheduled = due
+		<-sem
+		s.mu.Lock()
+		delete(s.running, key)
+		s.mu.Unlock()
+		// A removed journey's loop is cancelled; its last run is not news.
+		if l.ctx.Err() == nil && s.OnResult != nil {
+			s.OnResult(l.j, res)
+		}
+	}()
+}
+
+func (s *Scheduler) skip(j *Journey, key SeriesKey, cause string) {
+	if s.OnSkip != nil {
+		s.OnSkip(j, key, cause)
+	}
+}
+
+// resolveTargets looks up a DNS fan-out's addresses. When the lookup fails
+// it returns a failed result for the series named after the DNS name itself,
+// because no address series can say that the name is gone.
+func resolveTargets(ctx context.Context, env *Env, j *Journey, v *Variant, due time.Time) ([]string, *Result) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, j.Timeout)
+	defer cancel()
+	host, port, _ := net.SplitHostPort(j.Targets.DNS)
+	addrs, err := env.resolver().LookupHost(ctx, host)
+	if err == nil && len(addrs) == 0 {
+		err = fmt.Errorf("%s has no A or AAAA records", host)
+	}
+	if err != nil {
+		reason := ClassifyNetwork(err)
+		if reason != ReasonTimeout {
+			reason = ReasonDNS
+		}
+		return nil, &Result{Journey: j.Name, Variant: v.Name, Target: j.Targets.DNS, Start: start, Scheduled: due,
+			Duration: time.Since(start), Outcome: OutcomeFailure, Reason: reason, FailedStep: "resolve-targets",
+			Message: truncate(env.Redactor().String(fmt.Sprintf("resolving the fan-out %s: %v", j.Targets.DNS, err)))}
+	}
+	targets := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		targets = append(targets, net.JoinHostPort(a, port))
+	}
+	slices.Sort(targets)
+	targets = slices.Compact(targets)
+	if len(targets) > j.Targets.MaxTargets {
+		env.logger().Warn("DNS fan-out has more addresses than max_targets; probing the first ones",
+			"journey", j.Name, "dns", j.Targets.DNS, "addresses", len(targets), "max_targets", j.Targets.MaxTargets,
+			"dropped", strings.Join(targets[j.Targets.MaxTargets:], ","))
+		targets = targets[:j.Targets.MaxTargets]
+	}
+	return targets, nil
+}
+
+// RunOnce runs every journey once for every variant and target, at most
+// maxConcurrency at a time, and returns the results in configuration order.
+func RunOnce(ctx context.Context, env *Env, journeys []*Journey, maxConcurrency int) []Result {
+	type job struct {
+		j      *Journey
+		v      *Variant
+		target string
+	}
+	var jobs []job
+	var results []Result
+	for _, j := range journeys {
+		for _, v := range j.Variants {
+			switch {
+			case j.Targets == nil:
+				jobs = append(jobs, job{j, v, ""})
+			case j.Targets.DNS != "":
+				targets, res := resolveTargets(ctx, env, j, v, time.Now())
+				if res != nil {
+					results = append(results, *res)
+				}
+				for _, t := range targets {
+					jobs = append(jobs, job{j, v, t})
+				}
+			default:
+				for _, t := range j.Targets.Static {
+					jobs = append(jobs, job{j, v, t})
+				}
+			}
+		}
+	}
+	out := make([]Result, len(jobs))
+	sem := make(chan struct{}, max(1, maxConcurrency))
+	var wg sync.WaitGroup
+	for i, jb := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = jb.j.Execute(ctx, env, jb.v, jb.target)
+			out[i].Scheduled = out[i].Start
+		}()
+	}
+	wg.Wait()
+	return append(results, out...)
+}
+
+// loopHeap orders loops by their next start.
+type loopHeap []*loop
+
+func (h loopHeap) Len() int           { return len(h) }
+func (h loopHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h loopHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *loopHeap) Push(x any) {
+	l := x.(*loop)
+	l.index = len(*h)
+	*h = append(*h, l)
+}
+func (h *loopHeap) Pop() any {
+	old := *h
+	l := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return l
+}
