@@ -1,0 +1,356 @@
+package exporter_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/exporter-toolkit/web"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authprobe/authprobe/config"
+	"github.com/authprobe/authprobe/exporter"
+	"github.com/authprobe/authprobe/probes"
+	_ "github.com/authprobe/authprobe/probes/kinds"
+)
+
+func journeys(t *testing.T) []*probes.Journey {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`
+journeys:
+  - name: login
+    slo: { objective: 99.9 }
+    interval: 15s
+    steps:
+      - { name: page, http: { url: "https://app.example.com/login" } }
+      - { name: submit, http: { method: POST, url: "https://app.example.com/login" }, expect: { rejected: true } }
+`), filepath.Join(t.TempDir(), "c.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := probes.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// scrape returns /metrics as sample name{labels sorted} → value, histograms
+// by their _count and _sum, plus the OpenMetrics text for exemplars.
+func scrape(t *testing.T, h http.Handler) (map[string]float64, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("/metrics: %d", rec.Code)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			sort.Strings(labels)
+			ls := "{" + strings.Join(labels, ",") + "}"
+			switch {
+			case m.Counter != nil:
+				out[name+ls] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				out[name+ls] = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				out[name+"_count"+ls] = float64(m.GetHistogram().GetSampleCount())
+				out[name+"_sum"+ls] = m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return out, rec.Body.String()
+}
+
+func has(t *testing.T, got map[string]float64, want map[string]float64) {
+	t.Helper()
+	for k, v := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("/metrics lacks %s", k)
+		} else if g != v {
+			t.Errorf("%s = %v, want %v", k, g, v)
+		}
+	}
+}
+
+func lacks(t *testing.T, got map[string]float64, prefixes ...string) {
+	t.Helper()
+	for k := range got {
+		for _, p := range prefixes {
+			if strings.HasPrefix(k, p) {
+				t.Errorf("/metrics has %s", k)
+			}
+		}
+	}
+}
+
+func TestSeriesExistFromStartAtZero(t *testing.T) {
+	j := journeys(t)[0]
+	r := exporter.NewRecorder("test")
+	r.SetLocation("eu-west-1")
+	key := probes.SeriesKey{Journey: "login"}
+	r.Series(j, key, true)
+	h := exporter.Handler(exporter.Options{Recorder: r})
+	got, _ := scrape(t, h)
+	l := `journey="login",location="eu-west-1",`
+	has(t, got, map[string]float64{
+		`authprobe_journey_runs_total{` + l + `outcome="success",reason="",target="",variant=""}`:               0,
+		`authprobe_journey_runs_total{` + l + `outcome="failure",reason="connect",target="",variant=""}`:        0,
+		`authprobe_journey_runs_total{` + l + `outcome="failure",reason="not_rejected",target="",variant=""}`:   0,
+		`authprobe_journey_runs_total{` + l + `outcome="failure",reason="token_rejected",target="",variant=""}`: 0,
+		`authprobe_journey_runs_total{` + l + `outcome="error",reason="internal",target="",variant=""}`:         0,
+		`authprobe_journey_duration_seconds_count{` + l + `target="",variant=""}`:                               0,
+		`authprobe_step_duration_seconds_count{` + l + `step="submit",target="",variant=""}`:                    0,
+		`authprobe_runs_skipped_total{cause="overlap",` + l + `target="",variant=""}`:                           0,
+		`authprobe_journey_slo_objective_ratio{journey="login",location="eu-west-1"}`:                           0.999,
+		`authprobe_journey_interval_seconds{journey="login",location="eu-west-1"}`:                              15,
+		`authprobe_config_last_reload_successful{}`:                                                             0,
+	})
+	// A journey that has not run must not look failed or stale, and only
+	// the reasons its steps can produce are created.
+	lacks(t, got, "authprobe_journey_success{", "authprobe_journey_last_run_timestamp_seconds{",
+		`authprobe_journey_runs_total{`+l+`outcome="failure",reason="unknown_kid"`)
+	found := false
+	for k := range got {
+		found = found || strings.HasPrefix(k, `authprobe_build_info{goversion="go`)
+	}
+	if !found {
+		t.Error("no authprobe_build_info")
+	}
+}
+
+func TestRecordResults(t *testing.T) {
+	j := journeys(t)[0]
+	r := exporter.NewRecorder("test")
+	r.SetLocation("here")
+	key := probes.SeriesKey{Journey: "login", Target: "10.0.0.7:443"}
+	r.Series(j, key, true)
+	now := time.Now()
+	r.Result(j, probes.Result{Journey: "login", Target: "10.0.0.7:443", Start: now, Scheduled: now.Add(-3 * time.Millisecond),
+		Duration: 120 * time.Millisecond, Outcome: probes.OutcomeSuccess, TraceID: "0af7651916cd43dd8448eb211c80319c",
+		Steps:  []probes.StepResult{{Name: "page", Duration: 80 * time.Millisecond}, {Name: "submit", Duration: 40 * time.Millisecond}},
+		Gauges: []probes.StepGauge{{Step: "page", Name: probes.GaugeTLSCertExpiry, Value: 1.9e9}}})
+	r.Result(j, probes.Result{Journey: "login", Target: "10.0.0.7:443", Start: now.Add(time.Second), Duration: time.Second,
+		Outcome: probes.OutcomeFailure, Reason: probes.ReasonNotRejected, FailedStep: "submit", Message: "status 200: the request was accepted"})
+	r.Skip(j, key, probes.SkipConcurrency)
+	h := exporter.Handler(exporter.Options{Recorder: r})
+	got, openMetrics := scrape(t, h)
+	l := `journey="login",location="here",`
+	tv := `target="10.0.0.7:443",variant=""}`
+	has(t, got, map[string]float64{
+		`authprobe_journey_runs_total{` + l + `outcome="success",reason="",` + tv:             1,
+		`authprobe_journey_runs_total{` + l + `outcome="failure",reason="not_rejected",` + tv: 1,
+		`authprobe_journey_success{` + l + tv:                                                 0,
+		`authprobe_journey_duration_seconds_count{` + l + tv:                                  2,
+		`authprobe_step_duration_seconds_count{` + l + `step="page",` + tv:                    1,
+		`authprobe_tls_cert_expiry_timestamp_seconds{` + l + `step="page",` + tv:              1.9e9,
+		`authprobe_runs_skipped_total{cause="concurrency",` + l + tv:                          1,
+		`authprobe_journey_last_success_timestamp_seconds{` + l + tv:                          float64(now.Add(120*time.Millisecond).UnixNano()) / 1e9,
+		`authprobe_scheduler_start_lateness_seconds_count{}`:                                  1,
+	})
+	if !strings.Contains(openMetrics, `# {trace_id="0af7651916cd43dd8448eb211c80319c"} 0.12`) {
+		t.Error("the duration histogram has no trace_id exemplar in OpenMetrics")
+	}
+
+	snap := r.Snapshot()
+	if len(snap) != 1 || snap[0].State != "failing" || snap[0].Runs != 2 || len(snap[0].History) != 2 || snap[0].LastSuccess == nil {
+		t.Errorf("snapshot: %+v", snap)
+	}
+
+	// Moving the prober to another location renames every series.
+	r.SetLocation("there")
+	got, _ = scrape(t, h)
+	has(t, got, map[string]float64{`authprobe_journey_runs_total{journey="login",location="there",outcome="success",reason="",` + tv: 0})
+	for k := range got {
+		if strings.Contains(k, `location="here"`) {
+			t.Errorf("after a location change %s remains", k)
+		}
+	}
+
+	// A removed series leaves nothing behind.
+	r.Series(j, key, false)
+	got, _ = scrape(t, h)
+	for k := range got {
+		if strings.Contains(k, `journey="login"`) {
+			t.Errorf("series of a removed journey remain: %s", k)
+		}
+	}
+}
+
+func TestHistoryIsBounded(t *testing.T) {
+	j := journeys(t)[0]
+	r := exporter.NewRecorder("test")
+	key := probes.SeriesKey{Journey: "login"}
+	r.Series(j, key, true)
+	start := time.Now()
+	for i := range 1000 {
+		r.Result(j, probes.Result{Journey: "login", Start: start.Add(time.Duration(i) * time.Second), Outcome: probes.OutcomeSuccess})
+	}
+	s := r.Snapshot()[0]
+	if len(s.History) != 20 || s.Runs != 1000 || !s.History[19].Start.Equal(start.Add(999*time.Second)) || !s.History[0].Start.Equal(start.Add(980*time.Second)) {
+		t.Errorf("history holds %d runs from %s to %s; want the last 20", len(s.History), s.History[0].Start, s.History[len(s.History)-1].Start)
+	}
+	got, _ := scrape(t, exporter.Handler(exporter.Options{Recorder: r}))
+	has(t, got, map[string]float64{`authprobe_journey_runs_total{journey="login",location="",outcome="success",reason="",target="",variant=""}`: 1000})
+}
+
+func TestEndpoints(t *testing.T) {
+	j := journeys(t)[0]
+	r := exporter.NewRecorder("v1.2.3")
+	r.SetLocation("here")
+	r.Series(j, probes.SeriesKey{Journey: "login"}, true)
+	r.Result(j, probes.Result{Journey: "login", Start: time.Now(), Outcome: probes.OutcomeFailure, Reason: probes.ReasonHTTPStatus, FailedStep: "page",
+		Message: `status 500, want 2xx (body: "<script>alert('pwned')</script>")`,
+		Steps:   []probes.StepResult{{Name: "page", Outcome: probes.OutcomeFailure, Reason: probes.ReasonHTTPStatus, Status: 500}, {Name: "submit", Skipped: true}}})
+	ready := false
+	var reloadErr error
+	reloads := 0
+	h := exporter.Handler(exporter.Options{Recorder: r, Version: "v1.2.3", Ready: func() bool { return ready },
+		Reload: func() error { reloads++; return reloadErr }})
+
+	get := func(method, path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		return rec
+	}
+	if rec := get("GET", "/-/healthy"); rec.Code != 200 {
+		t.Errorf("/-/healthy: %d", rec.Code)
+	}
+	if rec := get("GET", "/-/ready"); rec.Code != 503 {
+		t.Errorf("/-/ready before a config is loaded: %d, want 503", rec.Code)
+	}
+	ready = true
+	if rec := get("GET", "/-/ready"); rec.Code != 200 {
+		t.Errorf("/-/ready: %d", rec.Code)
+	}
+
+	page := get("GET", "/")
+	body := page.Body.String()
+	if page.Code != 200 || !strings.Contains(body, "login") || !strings.Contains(body, "http_status") || !strings.Contains(body, "v1.2.3") {
+		t.Errorf("status page %d:\n%s", page.Code, body)
+	}
+	if strings.Contains(body, "<script>") || !strings.Contains(body, "&lt;script&gt;") {
+		t.Error("a target-controlled string reached the status page unescaped")
+	}
+	if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+		t.Error("the status page loads something from outside")
+	}
+	if get("GET", "/nope").Code != 404 {
+		t.Error("unknown paths must be 404, not the status page")
+	}
+
+	api := get("GET", "/api/v1/journeys")
+	var doc struct {
+		Location string `json:"location"`
+		Series   []struct {
+			Journey string `json:"journey"`
+			State   string `json:"state"`
+			Last    struct {
+				Reason string `json:"reason"`
+				Steps  []struct {
+					Name string `json:"name"`
+				} `json:"steps"`
+			} `json:"last"`
+		} `json:"series"`
+	}
+	if err := json.Unmarshal(api.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("/api/v1/journeys is not JSON: %v", err)
+	}
+	if doc.Location != "here" || len(doc.Series) != 1 || doc.Series[0].State != "failing" || doc.Series[0].Last.Reason != "http_status" || len(doc.Series[0].Last.Steps) != 2 {
+		t.Errorf("/api/v1/journeys: %s", api.Body)
+	}
+
+	if rec := get("GET", "/-/reload"); rec.Code != 405 {
+		t.Errorf("GET /-/reload: %d, want 405", rec.Code)
+	}
+	if rec := get("POST", "/-/reload"); rec.Code != 200 || reloads != 1 {
+		t.Errorf("POST /-/reload: %d", rec.Code)
+	}
+	reloadErr = config.Errors{{File: "c.yaml", Line: 3, Path: "journeys[0].interval", Msg: "too short"}}
+	if rec := get("POST", "/-/reload"); rec.Code != 400 || !strings.Contains(rec.Body.String(), "c.yaml:3: journeys[0].interval: too short") {
+		t.Errorf("POST /-/reload with a bad config: %d %s", rec.Code, rec.Body)
+	}
+	reloadErr = errors.New("disk on fire")
+	if rec := get("POST", "/-/reload"); rec.Code != 500 {
+		t.Errorf("POST /-/reload failing otherwise: %d", rec.Code)
+	}
+
+	off := exporter.Handler(exporter.Options{Recorder: r})
+	rec := httptest.NewRecorder()
+	off.ServeHTTP(rec, httptest.NewRequest("POST", "/-/reload", nil))
+	if rec.Code != 403 {
+		t.Errorf("POST /-/reload when disabled: %d, want 403", rec.Code)
+	}
+}
+
+// TLS and basic auth come from exporter-toolkit's web config and cover
+// every endpoint.
+func TestWebConfigBasicAuth(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("hunter2"), bcrypt.MinCost)
+	dir := t.TempDir()
+	webConfig := filepath.Join(dir, "web.yaml")
+	os.WriteFile(webConfig, []byte(fmt.Sprintf("basic_auth_users:\n  prometheus: %s\n", hash)), 0o600)
+	r := exporter.NewRecorder("test")
+	srv := &http.Server{Handler: exporter.Handler(exporter.Options{Recorder: r, Reload: func() error { return nil }})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	systemd := false
+	go web.Serve(ln, srv, &web.FlagConfig{WebConfigFile: &webConfig, WebSystemdSocket: &systemd}, slog.New(slog.DiscardHandler))
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	for _, path := range []string{"/metrics", "/", "/api/v1/journeys", "/-/healthy", "/-/ready", "/-/reload"} {
+		method := "GET"
+		if path == "/-/reload" {
+			method = "POST"
+		}
+		req, _ := http.NewRequest(method, base+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("%s %s without credentials: %d, want 401", method, path, resp.StatusCode)
+		}
+		req.SetBasicAuth("prometheus", "hunter2")
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s %s with credentials: %d, want 200", method, path, resp.StatusCode)
+		}
+	}
+}
