@@ -41,8 +41,8 @@ type Config struct {
 // Global holds defaults for journeys and settings of the prober itself.
 type Global struct {
 	Interval       Duration `yaml:"interval" doc:"How often each journey runs unless it sets its own. Default 30s."`
-	Timeout        Duration `yaml:"timeout" doc:"Hard deadline for one run, all steps together, unless a journey sets its own. Default 10s."`
-	Location       string   `yaml:"location" doc:"Where this prober runs; becomes the location label. Default \"default\"."`
+	Timeout        Duration `yaml:"timeout" doc:"Hard deadline for one run, all steps together, unless a journey sets its own; cut to a journey's interval when longer. Default 10s."`
+	Location       string   `yaml:"location,public" doc:"Where this prober runs; becomes the location label. Default \"default\"."`
 	MaxConcurrency int      `yaml:"max_concurrency" doc:"Runs in flight across all journeys; a run that would exceed it is skipped and counted. Default 64."`
 	SLO            SLO      `yaml:"slo" doc:"Objective for journeys that set none. Default 99.5."`
 }
@@ -64,9 +64,9 @@ const (
 
 // Journey is one user journey: steps run in order in one run.
 type Journey struct {
-	Name     string              `yaml:"name,required" doc:"Unique name; becomes the journey label."`
+	Name     string              `yaml:"name,required,public" doc:"Unique name; becomes the journey label."`
 	Interval Duration            `yaml:"interval" doc:"How often the journey runs. Default: global.interval."`
-	Timeout  Duration            `yaml:"timeout" doc:"Hard deadline for one run. Default: global.timeout."`
+	Timeout  Duration            `yaml:"timeout" doc:"Hard deadline for one run; at most the interval. Default: global.timeout, or the interval if shorter."`
 	SLO      *SLO                `yaml:"slo" doc:"Objective for this journey. Default: global.slo."`
 	Vars     map[string]Template `yaml:"vars" doc:"Variables every run starts with; may use ${env:...} and ${file:...}."`
 	Variants []Variant           `yaml:"variants" doc:"Run the journey once per variant, each with its own vars and its own series (label variant)."`
@@ -80,22 +80,22 @@ type Journey struct {
 
 // Variant is one flavour of a journey, such as a user on a beta cohort.
 type Variant struct {
-	Name string              `yaml:"name,required" doc:"Unique within the journey; becomes the variant label."`
+	Name string              `yaml:"name,required,public" doc:"Unique within the journey; becomes the variant label."`
 	Vars map[string]Template `yaml:"vars" doc:"Variables for this variant; override the journey's."`
 }
 
 // Targets fans a journey out over the addresses of one logical host.
 type Targets struct {
-	Host       string   `yaml:"host,required" doc:"The logical host:port whose requests are redirected, e.g. api.example.com:443. Host header and TLS name stay this name."`
-	Static     []string `yaml:"static" doc:"Addresses (host:port) to run against, one series each."`
-	DNS        string   `yaml:"dns" doc:"A name:port whose every A/AAAA record is a target, re-resolved each run."`
+	Host       string   `yaml:"host,required,public" doc:"The logical host:port whose requests are redirected, e.g. api.example.com:443. Host header and TLS name stay this name."`
+	Static     []string `yaml:"static,public" doc:"Addresses (host:port) to run against, one series each."`
+	DNS        string   `yaml:"dns,public" doc:"A name:port whose every A/AAAA record is a target, re-resolved each run."`
 	MaxTargets int      `yaml:"max_targets" doc:"Most addresses run from a dns lookup; the rest are dropped and logged. Default 32."`
 }
 
 // Step is one step of a journey: one kind (http, oauth2, ...) plus the
 // extraction and expectations that apply to what it observed.
 type Step struct {
-	Name       string             `yaml:"name,required" doc:"Unique within the journey; becomes the step label."`
+	Name       string             `yaml:"name,required,public" doc:"Unique within the journey; becomes the step label."`
 	Always     bool               `yaml:"always" doc:"Run even after an earlier step failed (logout, cleanup)."`
 	Extract    map[string]Extract `yaml:"extract" doc:"Variables to set from the response, by name."`
 	Expect     Expect             `yaml:"expect" doc:"What the response must look like."`
@@ -143,13 +143,13 @@ type JSONPath struct{ jsonpath.Path }
 
 // UnmarshalConfig parses the path at load.
 func (p *JSONPath) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
-	s, ok := d.Scalar(n, path, "a JSONPath like $.access_token")
+	s, ok := d.Text(n, path, "a JSONPath like $.access_token")
 	if !ok {
 		return
 	}
 	jp, err := jsonpath.Parse(s)
 	if err != nil {
-		d.Errorf(n, path, "%v", err)
+		d.Errorf(n, path, "%s", strings.ReplaceAll(err.Error(), s, n.Value))
 		return
 	}
 	p.Path = jp
@@ -182,16 +182,23 @@ func (e *JSONExpect) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 			d.Errorf(v, p, "must be a string, number, boolean or null, not %s", describe(v))
 			continue
 		}
-		if err := v.Decode(&a.Want); err != nil {
-			d.Errorf(v, p, "%v", err)
-			continue
-		}
-		if s, ok := a.Want.(string); ok {
-			r, ok := d.Resolve(v, p, s)
+		switch v.Tag {
+		case "!!str", "!!timestamp":
+			// A date written unquoted is compared as the text it is.
+			r, ok := d.Text(v, p, "a string")
 			if !ok {
 				continue
 			}
 			a.Want = r
+		default:
+			if err := v.Decode(&a.Want); err != nil {
+				d.Errorf(v, p, "%v", err)
+				continue
+			}
+			if f, ok := a.Want.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
+				d.Errorf(v, p, "%s is not a number JSON can hold", v.Value)
+				continue
+			}
 		}
 		*e = append(*e, a)
 	}
@@ -205,13 +212,13 @@ type CSS struct {
 
 // UnmarshalConfig compiles the selector.
 func (c *CSS) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
-	s, ok := d.Scalar(n, path, "a CSS selector")
+	s, ok := d.Text(n, path, "a CSS selector")
 	if !ok {
 		return
 	}
 	sel, err := cascadia.Compile(s)
 	if err != nil {
-		d.Errorf(n, path, "is not a valid CSS selector: %v", err)
+		d.Errorf(n, path, "is not a valid CSS selector: %s", strings.ReplaceAll(err.Error(), s, n.Value))
 		return
 	}
 	*c = CSS{Src: s, Selector: sel}
@@ -484,22 +491,29 @@ func (cfg *Config) check(d *Decoder, root *yaml.Node) {
 	}
 }
 
-// applyDefaults fills journey fields left out from global, and computes
-// fingerprints. It runs after decoding so global may appear anywhere in the file.
-func (cfg *Config) applyDefaults(journeyNodes []*yaml.Node, secrets []string) {
+// applyDefaults fills journey fields left out from global. It runs after
+// decoding so global may appear anywhere in the file. As in Prometheus, an
+// inherited timeout is cut to the journey's interval; a timeout set on the
+// journey itself that is longer than its interval is an error, because a
+// run must end before the next is due.
+func (cfg *Config) applyDefaults(d *Decoder, nodes []*yaml.Node) {
 	g := cfg.Global
-	h := sha256.New()
-	for _, s := range slices.Sorted(slices.Values(secrets)) {
-		fmt.Fprintf(h, "%d:%s", len(s), s)
-	}
-	secretSum := h.Sum(nil)
 	for i := range cfg.Journeys {
 		j := &cfg.Journeys[i]
+		intervalFrom := ""
 		if j.Interval == 0 {
-			j.Interval = g.Interval
+			j.Interval, intervalFrom = g.Interval, " (global.interval)"
 		}
 		if j.Timeout == 0 {
-			j.Timeout = g.Timeout
+			j.Timeout = min(g.Timeout, j.Interval)
+		}
+		if j.Timeout > j.Interval {
+			var n *yaml.Node
+			if i < len(nodes) {
+				n = nodes[i]
+			}
+			d.Errorf(n, Path("journeys").Index(i).Field("timeout"), "%s is longer than the interval %s%s; a run must end before the next is due, so set timeout to %s or less",
+				j.Timeout, j.Interval, intervalFrom, j.Interval)
 		}
 		if j.SLO == nil {
 			slo := g.SLO
@@ -508,13 +522,32 @@ func (cfg *Config) applyDefaults(journeyNodes []*yaml.Node, secrets []string) {
 		if j.Targets != nil && j.Targets.MaxTargets == 0 {
 			j.Targets.MaxTargets = DefaultMaxTargets
 		}
+	}
+}
+
+// fingerprint sets each journey's Fingerprint from everything its runs
+// depend on: its YAML with aliases expanded (a change to an anchor it uses
+// is a change to it), the defaults it inherits, and the values of the
+// references and files it reads. Journeys that use none of a changed
+// secret keep their fingerprint, and so their schedule.
+func (cfg *Config) fingerprint(d *Decoder, nodes []*yaml.Node) {
+	for i := range cfg.Journeys {
+		j := &cfg.Journeys[i]
 		h := sha256.New()
-		h.Write(secretSum)
-		if i < len(journeyNodes) {
-			b, _ := yaml.Marshal(journeyNodes[i])
-			h.Write(b)
+		if i < len(nodes) {
+			var expanded any
+			if err := nodes[i].Decode(&expanded); err == nil {
+				b, _ := yaml.Marshal(expanded)
+				h.Write(b)
+			}
 		}
-		fmt.Fprintf(h, "|%s|%s|%s|%v", j.Interval, j.Timeout, g.Location, j.SLO.Objective)
+		fmt.Fprintf(h, "|%s|%s|%s|%v|", j.Interval, j.Timeout, cfg.Global.Location, j.SLO.Objective)
+		prefix := string(Path("journeys").Index(i))
+		for _, dep := range d.deps {
+			if p := string(dep.path); p == prefix || strings.HasPrefix(p, prefix+".") || strings.HasPrefix(p, prefix+"[") {
+				fmt.Fprintf(h, "%s=%d:%s|", dep.path, len(dep.data), dep.data)
+			}
+		}
 		j.Fingerprint = hex.EncodeToString(h.Sum(nil)[:8])
 	}
 }

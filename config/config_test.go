@@ -46,7 +46,9 @@ testdata/invalid-url.yaml:7: journeys[0].steps[1].http.url: "https:///path" has 
 			"testdata/invalid-regex.yaml:7: journeys[0].steps[0].expect.body_regex: is not a valid regular expression: missing closing ): `(unclosed`",
 		"invalid-status.yaml": `testdata/invalid-status.yaml:6: journeys[0].steps[0].expect.status[1]: "999" is not a status; write a code from 100 to 599, like 200, or a class, like 2xx
 testdata/invalid-status.yaml:6: journeys[0].steps[0].expect.status[2]: "6xx" is not a status; write a code from 100 to 599, like 200, or a class, like 2xx
-testdata/invalid-status.yaml:6: journeys[0].steps[0].expect.status[3]: "ok" is not a status; write a code from 100 to 599, like 200, or a class, like 2xx`,
+testdata/invalid-status.yaml:6: journeys[0].steps[0].expect.status[3]: "ok" is not a status; write a code from 100 to 599, like 200, or a class, like 2xx
+testdata/invalid-status.yaml:9: journeys[0].steps[1].expect.status: is empty; give a status like 200 or 2xx, or leave status out for the default`,
+		"invalid-timeout.yaml":            `testdata/invalid-timeout.yaml:3: journeys[0].timeout: 1m0s is longer than the interval 10s (global.interval); a run must end before the next is due, so set timeout to 10s or less`,
 		"invalid-undefined-variable.yaml": `testdata/invalid-undefined-variable.yaml:7: journeys[0].steps[1].http.headers.Authorization: uses {{ .acces_token }}, which no earlier step or vars sets; did you mean "access_token"?`,
 		"invalid-extract.yaml": `testdata/invalid-extract.yaml:7: journeys[0].steps[0].extract.both: names several sources (regex, header); give one
 testdata/invalid-extract.yaml:8: journeys[0].steps[0].extract.none: names no source; give one of regex, json, header, cookie, css, form_field
@@ -203,6 +205,87 @@ journeys:
 	rotated, _ := load(path)
 	if rotated.Journeys[0].Fingerprint == pl.Fingerprint {
 		t.Error("fingerprint did not change when a secret did")
+	}
+}
+
+// Values of references never reach error messages, and text fields that
+// use them are secrets too.
+func TestReferencesStayHidden(t *testing.T) {
+	t.Setenv("AUTHPROBE_TEST_PASSWORD", "hunter2(")
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	writeFile(t, path, `
+global: { interval: "${env:AUTHPROBE_TEST_PASSWORD}" }
+journeys:
+  - name: j
+    steps:
+      - name: s
+        http: { url: "https://x.example/" }
+        expect: { body_regex: "${env:AUTHPROBE_TEST_PASSWORD}" }
+`)
+	_, err := load(path)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("the error shows the value of a reference: %v", err)
+	}
+	for _, want := range []string{`global.interval: "${env:AUTHPROBE_TEST_PASSWORD}" is not a duration`,
+		"expect.body_regex: is not a valid regular expression: the value of ${env:AUTHPROBE_TEST_PASSWORD} does not compile"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+
+	t.Setenv("AUTHPROBE_TEST_ACCOUNT", "acct-999")
+	t.Setenv("AUTHPROBE_TEST_LOCATION", "eu-west-1")
+	t.Setenv("AUTHPROBE_TEST_BASE", "https://app.example.com")
+	writeFile(t, path, `
+global: { location: "${env:AUTHPROBE_TEST_LOCATION}" }
+journeys:
+  - name: j
+    steps:
+      - name: s
+        http: { url: "${env:AUTHPROBE_TEST_BASE}/login" }
+        expect: { body_contains: "${env:AUTHPROBE_TEST_ACCOUNT}" }
+`)
+	cfg, err := load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := map[string]bool{}
+	for _, s := range cfg.Secrets {
+		secret[s] = true
+	}
+	if !secret["acct-999"] || !secret["https://app.example.com"] || secret["eu-west-1"] {
+		t.Errorf("secrets %v: text fields are secret, the location label is not", cfg.Secrets)
+	}
+}
+
+// A change to an anchor a journey uses, or to a secret it reads, changes
+// its fingerprint; a secret it does not read does not.
+func TestFingerprints(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	conf := func(url, other string) *config.Config {
+		t.Helper()
+		t.Setenv("AUTHPROBE_TEST_OTHER", other)
+		writeFile(t, path, `
+x-get: &get { url: "`+url+`" }
+journeys:
+  - { name: a, steps: [{ name: s, http: *get }] }
+  - { name: b, steps: [{ name: s, http: { url: "https://b.example/", headers: { X: "${env:AUTHPROBE_TEST_OTHER}" } } }] }
+`)
+		cfg, err := load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	one, two, three := conf("https://one.example/", "x"), conf("https://two.example/", "x"), conf("https://two.example/", "y")
+	if one.Journeys[0].Fingerprint == two.Journeys[0].Fingerprint {
+		t.Error("changing an anchor did not change the journey using it")
+	}
+	if one.Journeys[1].Fingerprint != two.Journeys[1].Fingerprint {
+		t.Error("changing an anchor changed a journey not using it")
+	}
+	if two.Journeys[0].Fingerprint != three.Journeys[0].Fingerprint || two.Journeys[1].Fingerprint == three.Journeys[1].Fingerprint {
+		t.Error("a secret's change must change only the journey reading it")
 	}
 }
 

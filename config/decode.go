@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"sort"
@@ -94,6 +95,10 @@ func (c *Check) Has(field string) bool { _, ok := c.lines[field]; return ok }
 // Path is the path of the value being checked.
 func (c *Check) Path() Path { return c.path }
 
+// Depend records that the checked value depends on data, such as the
+// content of a file it names, so that a change of data restarts its journey.
+func (c *Check) Depend(data []byte) { c.d.Depend(c.path, data) }
+
 // Dir is the directory of the config file; relative paths in the config
 // (ca_file, ${file:...}) are relative to it.
 func (c *Check) Dir() string { return c.d.secrets.dir }
@@ -104,7 +109,22 @@ type Decoder struct {
 	errs    Errors
 	file    string
 	secrets *secretResolver
+	// public is above 0 while a field tagged public (a name, a location:
+	// label values everyone sees) is decoded; its references are not secrets.
+	public int
+	// deps are values a path depends on beyond its YAML text: resolved
+	// references and files read, for fingerprints.
+	deps []dep
 }
+
+type dep struct {
+	path Path
+	data string
+}
+
+// Depend records that the value at path depends on data (a file's content),
+// so that a change of data counts as a change of the config there.
+func (d *Decoder) Depend(path Path, data []byte) { d.deps = append(d.deps, dep{path, string(data)}) }
 
 func newDecoder(file string, secrets *secretResolver) *Decoder {
 	return &Decoder{file: file, secrets: secrets}
@@ -121,15 +141,6 @@ func (d *Decoder) Errorf(n *yaml.Node, path Path, format string, args ...any) {
 		line = n.Line
 	}
 	d.add(line, path, fmt.Sprintf(format, args...))
-}
-
-// Resolve replaces the ${env:NAME} and ${file:PATH} references in s. It
-// returns false, after reporting why, when one cannot be resolved. Values
-// resolved here are not treated as secrets; templates resolve theirs through
-// ResolveSecret.
-func (d *Decoder) Resolve(n *yaml.Node, path Path, s string) (string, bool) {
-	out, _, ok := d.resolve(n, path, s, false)
-	return out, ok
 }
 
 func (d *Decoder) resolve(n *yaml.Node, path Path, s string, secret bool) (string, []ref, bool) {
@@ -150,7 +161,11 @@ func (d *Decoder) resolve(n *yaml.Node, path Path, s string, secret bool) (strin
 			continue
 		}
 		refs[i].value = v
-		if secret && refs[i].kind != "literal" {
+		if refs[i].kind == "literal" {
+			continue
+		}
+		d.deps = append(d.deps, dep{path, v})
+		if secret && d.public == 0 {
 			d.secrets.markSecret(v)
 		}
 	}
@@ -199,39 +214,39 @@ func (d *Decoder) decode(n *yaml.Node, path Path, v reflect.Value) {
 	case reflect.Map:
 		d.decodeMap(n, path, v)
 	case reflect.String:
-		if s, ok := d.scalar(n, path, "a string"); ok {
+		if s, ok := d.Text(n, path, "a string"); ok {
 			v.SetString(s)
 		}
 	case reflect.Bool:
-		s, ok := d.scalar(n, path, "true or false")
+		s, ok := d.Scalar(n, path, "true or false")
 		if !ok {
 			return
 		}
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			d.Errorf(n, path, "%q is not a boolean; use true or false", s)
+			d.Errorf(n, path, "%q is not a boolean; use true or false", n.Value)
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64, reflect.Int32:
-		s, ok := d.scalar(n, path, "a whole number")
+		s, ok := d.Scalar(n, path, "a whole number")
 		if !ok {
 			return
 		}
 		i, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || v.OverflowInt(i) {
-			d.Errorf(n, path, "%q is not a whole number", s)
+			d.Errorf(n, path, "%q is not a whole number", n.Value)
 			return
 		}
 		v.SetInt(i)
 	case reflect.Float64:
-		s, ok := d.scalar(n, path, "a number")
+		s, ok := d.Scalar(n, path, "a number")
 		if !ok {
 			return
 		}
 		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			d.Errorf(n, path, "%q is not a number", s)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			d.Errorf(n, path, "%q is not a number", n.Value)
 			return
 		}
 		v.SetFloat(f)
@@ -242,17 +257,27 @@ func (d *Decoder) decode(n *yaml.Node, path Path, v reflect.Value) {
 
 // scalar returns the text of a scalar node with its ${...} references
 // resolved, reporting an error naming what was expected otherwise.
-func (d *Decoder) scalar(n *yaml.Node, path Path, want string) (string, bool) {
+func (d *Decoder) scalar(n *yaml.Node, path Path, want string, secret bool) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		d.Errorf(n, path, "must be %s, not %s", want, describe(n))
 		return "", false
 	}
-	return d.Resolve(n, path, n.Value)
+	out, _, ok := d.resolve(n, path, n.Value, secret)
+	return out, ok
 }
 
-// Scalar is scalar for Unmarshaler implementations.
+// Scalar returns a scalar that is parsed into a number, a duration or a
+// keyword: values resolved into it are not secrets. Error messages must
+// quote n.Value, the text as written, not the result.
 func (d *Decoder) Scalar(n *yaml.Node, path Path, want string) (string, bool) {
-	return d.scalar(resolveNode(n), path, want)
+	return d.scalar(resolveNode(n), path, want, false)
+}
+
+// Text returns a scalar used as text (a header value, an expected body, a
+// pattern). Values resolved into it are secrets unless the field is public,
+// and error messages must not quote the result.
+func (d *Decoder) Text(n *yaml.Node, path Path, want string) (string, bool) {
+	return d.scalar(resolveNode(n), path, want, true)
 }
 
 func describe(n *yaml.Node) string {
@@ -325,6 +350,7 @@ type fieldInfo struct {
 	name     string
 	index    int
 	required bool
+	public   bool
 }
 
 var fieldCache sync.Map // reflect.Type -> []fieldInfo
@@ -343,7 +369,8 @@ func fields(t reflect.Type) []fieldInfo {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
-		out = append(out, fieldInfo{name: name, index: i, required: strings.Contains(opts, "required")})
+		out = append(out, fieldInfo{name: name, index: i,
+			required: strings.Contains(opts, "required"), public: strings.Contains(opts, "public")})
 	}
 	fieldCache.Store(t, out)
 	return out
@@ -380,7 +407,13 @@ func (d *Decoder) DecodeFields(n *yaml.Node, path Path, out any, extra func(k, v
 		}
 		lines[f.name] = k.Line
 		before := len(d.errs)
+		if f.public {
+			d.public++
+		}
 		d.decode(val, path.Field(f.name), v.Field(f.index))
+		if f.public {
+			d.public--
+		}
 		for _, e := range d.errs[before:] {
 			if e.Path == path.Field(f.name) {
 				clean = false

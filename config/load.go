@@ -54,6 +54,10 @@ func Parse(data []byte, file string) (*Config, error) {
 	cfg := defaultConfig()
 	top := resolveNode(&root)
 	d.Decode(top, "", &cfg)
+	nodes := journeyNodes(top)
+	if len(d.errs) == 0 {
+		cfg.applyDefaults(d, nodes)
+	}
 	cfg.check(d, top)
 	if len(d.errs) > 0 {
 		// In file order, as an editor would walk them.
@@ -62,7 +66,7 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	cfg.File = file
 	cfg.Secrets = secrets.list()
-	cfg.applyDefaults(journeyNodes(top), cfg.Secrets)
+	cfg.fingerprint(d, nodes)
 	return &cfg, nil
 }
 

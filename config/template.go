@@ -144,7 +144,10 @@ func (t *Template) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 			continue
 		}
 		if r.kind != "literal" {
-			d.secrets.markSecret(v)
+			d.deps = append(d.deps, dep{path, v})
+			if d.public == 0 {
+				d.secrets.markSecret(v)
+			}
 		}
 		src.WriteString(raw[last:r.start])
 		src.WriteString("{{" + strconv.Quote(v) + "}}")
@@ -257,6 +260,10 @@ func (t Template) IsZero() bool { return t.raw == "" && t.tmpl == nil }
 
 // IsStatic reports whether the template has nothing to execute at run time.
 func (t Template) IsStatic() bool { return t.tmpl == nil }
+
+// Static returns the resolved value of a template with nothing to execute.
+// It may hold secrets: never show it, show String.
+func (t Template) Static() (string, bool) { return t.text, t.tmpl == nil }
 
 // String returns the template as written, with references unresolved, so it
 // can be shown without revealing secrets.

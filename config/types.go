@@ -21,11 +21,11 @@ func (d *Duration) UnmarshalConfig(dec *Decoder, n *yaml.Node, path Path) {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		dec.Errorf(n, path, "%q is not a duration; write a number with a unit, like 500ms, 30s or 1m30s", s)
+		dec.Errorf(n, path, "%q is not a duration; write a number with a unit, like 500ms, 30s or 1m30s", n.Value)
 		return
 	}
 	if v < 0 {
-		dec.Errorf(n, path, "%q is negative", s)
+		dec.Errorf(n, path, "%q is negative", n.Value)
 		return
 	}
 	*d = Duration(v)
@@ -42,13 +42,18 @@ type Regexp struct{ *regexp.Regexp }
 
 // UnmarshalConfig compiles the expression, reporting syntax errors at load.
 func (r *Regexp) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
-	s, ok := d.Scalar(n, path, "a regular expression")
+	s, ok := d.Text(n, path, "a regular expression")
 	if !ok {
 		return
 	}
 	re, err := regexp.Compile(s)
 	if err != nil {
-		d.Errorf(n, path, "is not a valid regular expression: %v", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		msg := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+		if s != n.Value {
+			// The message quotes the pattern, which came from a reference.
+			msg = "the value of " + n.Value + " does not compile"
+		}
+		d.Errorf(n, path, "is not a valid regular expression: %s", msg)
 		return
 	}
 	r.Regexp = re
@@ -60,7 +65,7 @@ type StringList []string
 // UnmarshalConfig accepts "x" as well as [x, y].
 func (l *StringList) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 	if n.Kind == yaml.ScalarNode {
-		if s, ok := d.Scalar(n, path, "a string"); ok {
+		if s, ok := d.Text(n, path, "a string"); ok {
 			*l = StringList{s}
 		}
 		return
@@ -82,6 +87,10 @@ func (s *StatusSet) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 	} else {
 		items = []*yaml.Node{n}
 	}
+	if len(items) == 0 {
+		d.Errorf(n, path, "is empty; give a status like 200 or 2xx, or leave status out for the default")
+		return
+	}
 	var out StatusSet
 	for i, item := range items {
 		p := path
@@ -93,7 +102,7 @@ func (s *StatusSet) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 			continue
 		}
 		if !validStatus(v) {
-			d.Errorf(item, p, "%q is not a status; write a code from 100 to 599, like 200, or a class, like 2xx", v)
+			d.Errorf(item, p, "%q is not a status; write a code from 100 to 599, like 200, or a class, like 2xx", item.Value)
 			continue
 		}
 		out = append(out, strings.ToLower(v))
@@ -149,7 +158,7 @@ func (b *ByteSize) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 	}
 	v, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || v < 0 || v > (1<<40)/mult {
-		d.Errorf(n, path, "%q is not a size; write bytes or a number with a unit, like 512KiB or 2MiB", s)
+		d.Errorf(n, path, "%q is not a size; write bytes or a number with a unit, like 512KiB or 2MiB", n.Value)
 		return
 	}
 	*b = ByteSize(v * mult)

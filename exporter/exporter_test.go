@@ -195,6 +195,17 @@ func TestRecordResults(t *testing.T) {
 		}
 	}
 
+	// A changed journey without the step loses that step's series.
+	renamed := journeys(t)[0]
+	renamed.Steps = renamed.Steps[1:]
+	r.Series(renamed, key, true)
+	got, _ = scrape(t, h)
+	for k := range got {
+		if strings.Contains(k, `step="page"`) {
+			t.Errorf("a removed step's series remains: %s", k)
+		}
+	}
+
 	// A removed series leaves nothing behind.
 	r.Series(j, key, false)
 	got, _ = scrape(t, h)

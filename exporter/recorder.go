@@ -178,6 +178,9 @@ func (r *Recorder) Series(j *probes.Journey, key probes.SeriesKey, added bool) {
 			}
 			js.series++
 		}
+		if s.journey != nil && s.journey != j {
+			r.dropRemovedSteps(s.journey, j, key)
+		}
 		s.journey = j
 		r.journeys[key.Journey].j = j
 		r.initJourney(j)
@@ -196,6 +199,23 @@ func (r *Recorder) Series(j *probes.Journey, key probes.SeriesKey, added bool) {
 			delete(r.journeys, key.Journey)
 			r.objective.DeleteLabelValues(key.Journey, r.location)
 			r.interval.DeleteLabelValues(key.Journey, r.location)
+		}
+	}
+}
+
+// dropRemovedSteps deletes the step series of steps a changed journey no
+// longer has: a frozen certificate expiry of a step that is gone would
+// otherwise page one day.
+func (r *Recorder) dropRemovedSteps(old, cur *probes.Journey, key probes.SeriesKey) {
+	keep := map[string]bool{}
+	for _, st := range cur.Steps {
+		keep[st.Name] = true
+	}
+	for _, st := range old.Steps {
+		if !keep[st.Name] {
+			l := prometheus.Labels{"journey": key.Journey, "variant": key.Variant, "target": key.Target, "step": st.Name}
+			r.stepDuration.DeletePartialMatch(l)
+			r.tlsExpiry.DeletePartialMatch(l)
 		}
 	}
 }

@@ -39,8 +39,10 @@ var statusTmpl = template.Must(template.New("status.html").Funcs(template.FuncMa
 	"ago":      ago,
 	"seconds":  func(d time.Duration) string { return formatSeconds(d.Seconds()) },
 	"secondsf": formatSeconds,
-	"pct":      func(r float64) string { return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", r*100), "0"), ".") + "%" },
-	"stamp":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"pct": func(r float64) string {
+		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", r*100), "0"), ".") + "%"
+	},
+	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 }).ParseFS(assets, "status.html"))
 
 // Handler returns the web surface: /metrics, the status page at /,

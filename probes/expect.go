@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ var defaultRejected = config.StatusSet{"401", "403"}
 // check (rejected: true) inverts the meaning of a refusal: 401/403, or a
 // step failing with invalid_credentials or token_rejected, is the pass, and
 // acceptance is the failure not_rejected.
-func (s *CompiledStep) checkExpect(resp *Response, err error, took time.Duration) error {
+func (s *CompiledStep) checkExpect(run *Run, resp *Response, err error, took time.Duration) error {
 	exp := &s.Expect
 	if exp.Rejected {
 		if err != nil {
@@ -38,7 +39,7 @@ func (s *CompiledStep) checkExpect(resp *Response, err error, took time.Duration
 			refused = defaultRejected
 		}
 		switch {
-		case resp.Status == 0:
+		case resp == nil || resp.Status == 0:
 			return Failf(ReasonNotRejected, "the step succeeded; it must be refused")
 		case refused.Matches(resp.Status):
 		case resp.Status < 400:
@@ -46,7 +47,7 @@ func (s *CompiledStep) checkExpect(resp *Response, err error, took time.Duration
 		default:
 			return Failf(ReasonHTTPStatus, "status %d is neither a refusal (%s) nor an acceptance, so the check is inconclusive", resp.Status, refused)
 		}
-		return checkContent(exp, resp, took)
+		return checkContent(run, exp, resp, took)
 	}
 	if err != nil {
 		return err
@@ -60,21 +61,37 @@ func (s *CompiledStep) checkExpect(resp *Response, err error, took time.Duration
 	}
 	if resp.Status != 0 && want != nil && !want.Matches(resp.Status) {
 		msg := fmt.Sprintf("status %d, want %s", resp.Status, want)
-		if ex := excerpt(resp); ex != "" {
+		if ex := excerpt(run, resp); ex != "" {
 			msg += fmt.Sprintf(" (body: %q)", ex)
 		}
 		if resp.Location != "" {
-			msg += fmt.Sprintf(" (a redirect to %s; set redirects: follow to follow it, or expect this status)", resp.Location)
+			msg += fmt.Sprintf(" (a redirect to %s; set redirects: follow to follow it, or expect this status)", ShortURL(resp.Location))
 		}
-		if (resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden) && resp.Credentialed {
-			return Failf(ReasonTokenRejected, "%s: the credentials were rejected", msg)
+		if resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden {
+			switch resp.Credentials {
+			case CredentialsConfigured:
+				return Failf(ReasonInvalidCredentials, "%s: the configured credentials were refused", msg)
+			case CredentialsObtained:
+				return Failf(ReasonTokenRejected, "%s: the token was rejected", msg)
+			}
 		}
 		return Failf(ReasonHTTPStatus, "%s", msg)
 	}
-	return checkContent(exp, resp, took)
+	return checkContent(run, exp, resp, took)
 }
 
-func checkContent(exp *config.Expect, resp *Response, took time.Duration) error {
+// ShortURL is a URL without its query and fragment, where codes, tokens and
+// secrets travel, for messages.
+func ShortURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(an invalid URL)"
+	}
+	u.RawQuery, u.Fragment, u.RawFragment = "", "", ""
+	return u.Redacted()
+}
+
+func checkContent(run *Run, exp *config.Expect, resp *Response, took time.Duration) error {
 	for _, want := range exp.BodyContains {
 		if !bytes.Contains(resp.Body, []byte(want)) {
 			return Failf(ReasonAssertion, "the body does not contain %q", want)
@@ -95,7 +112,7 @@ func checkContent(exp *config.Expect, resp *Response, took time.Duration) error 
 		if !jsonEqual(got, a.Want) {
 			g, _ := json.Marshal(got)
 			w, _ := json.Marshal(a.Want)
-			return Failf(ReasonAssertion, "%s is %s, want %s", a.Path, truncateValue(g), w)
+			return Failf(ReasonAssertion, "%s is %s, want %s", a.Path, truncateValue(run, string(g)), w)
 		}
 	}
 	for _, name := range sortedKeys(exp.Header) {
@@ -109,7 +126,7 @@ func checkContent(exp *config.Expect, resp *Response, took time.Duration) error 
 			matched = matched || re.MatchString(v)
 		}
 		if !matched {
-			return Failf(ReasonAssertion, "header %s is %q, which does not match %q", name, truncateValue([]byte(vals[0])), re.String())
+			return Failf(ReasonAssertion, "header %s is %q, which does not match %q", name, truncateValue(run, vals[0]), re.String())
 		}
 	}
 	for _, name := range exp.Cookie {
@@ -167,13 +184,13 @@ func numEqual(got any, want float64) bool {
 }
 
 // excerpt returns the start of a textual body on one line: the first thing
-// an engineer wants to see when a login returns 500 is what it said.
-func excerpt(resp *Response) string {
+// an engineer wants to see when a login returns 500 is what it said. The
+// body is redacted before it is cut, so a secret cannot survive in part.
+func excerpt(run *Run, resp *Response) string {
 	ct := resp.Header.Get("Content-Type")
 	if len(resp.Body) == 0 || !(strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") || ct == "") || !utf8.Valid(resp.Body) {
 		return ""
 	}
-	const max = 120
 	text := string(resp.Body)
 	if strings.Contains(ct, "html") {
 		doc, err := resp.HTML()
@@ -182,19 +199,18 @@ func excerpt(resp *Response) string {
 		}
 		text = visibleText(doc)
 	}
-	s := strings.Join(strings.Fields(text), " ")
+	return truncateValue(run, strings.Join(strings.Fields(run.Redact(text)), " "))
+}
+
+// truncateValue shortens a target-controlled value for a message, after
+// redacting it whole.
+func truncateValue(run *Run, s string) string {
+	const max = 120
+	s = run.Redact(s)
 	if len(s) > max {
 		s = strings.ToValidUTF8(s[:max], "") + "…"
 	}
 	return s
-}
-
-func truncateValue(b []byte) string {
-	const max = 80
-	if len(b) > max {
-		return string(b[:max]) + "…"
-	}
-	return string(b)
 }
 
 var errNoResponse = errors.New("the step produced no response to extract from")

@@ -130,7 +130,7 @@ func Compile(cfg *config.Config) ([]*Journey, error) {
 				reasons = append(reasons, ReasonNotRejected)
 			}
 			if cs.Expect.Status != nil || kind.DefaultStatus != nil {
-				reasons = append(reasons, ReasonHTTPStatus, ReasonTokenRejected)
+				reasons = append(reasons, ReasonHTTPStatus, ReasonTokenRejected, ReasonInvalidCredentials)
 			}
 			j.Steps = append(j.Steps, step)
 		}
@@ -307,16 +307,19 @@ func (s *CompiledStep) run(ctx context.Context, run *Run) (StepResult, []StepGau
 	}
 	for {
 		sr.Attempts++
-		attemptStart := time.Now()
-		resp, err := safeDo(ctx, s.impl, run)
-		took := time.Since(attemptStart)
+		var resp *Response
+		err := safely(run, func() error {
+			attemptStart := time.Now()
+			var err error
+			resp, err = s.impl.Do(ctx, run)
+			return s.evaluate(run, resp, err, time.Since(attemptStart))
+		})
 		if resp != nil {
 			sr.Status = resp.Status
 			if !resp.CertExpiry.IsZero() {
 				gauges = []StepGauge{{Step: s.Name, Name: GaugeTLSCertExpiry, Value: float64(resp.CertExpiry.Unix())}}
 			}
 		}
-		err = s.evaluate(run, resp, err, took)
 		sr.Reason = Classify(err)
 		if err != nil && ctx.Err() != nil && sr.Reason != ReasonInternal {
 			// Whatever a step was doing when the deadline passed, the run
@@ -350,21 +353,21 @@ func (s *CompiledStep) run(ctx context.Context, run *Run) (StepResult, []StepGau
 	return sr, gauges
 }
 
-// safeDo runs a step, turning a panic into an internal error so one broken
-// step kind cannot take the prober down.
-func safeDo(ctx context.Context, s Step, run *Run) (resp *Response, err error) {
+// safely runs a step and its evaluation, turning a panic into an internal
+// error so one broken step kind cannot take the prober down.
+func safely(run *Run, f func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			run.Logger.Error("step panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			resp, err = nil, Failf(ReasonInternal, "step crashed: %v", p)
+			run.Logger().Error("step panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = Failf(ReasonInternal, "step crashed: %v", p)
 		}
 	}()
-	return s.Do(ctx, run)
+	return f()
 }
 
 // evaluate applies a step's expectations and extractions to what it observed.
 func (s *CompiledStep) evaluate(run *Run, resp *Response, err error, took time.Duration) error {
-	if err := s.checkExpect(resp, err, took); err != nil {
+	if err := s.checkExpect(run, resp, err, took); err != nil {
 		return err
 	}
 	for _, name := range s.extractOrder {

@@ -61,9 +61,8 @@ type Run struct {
 	// Journey, Variant and Target identify the series the run belongs to.
 	Journey, Variant, Target string
 	// Jar is the run's cookie jar; it starts empty.
-	Jar http.CookieJar
-	// Logger logs with the run's secrets redacted.
-	Logger *slog.Logger
+	Jar    http.CookieJar
+	logger *slog.Logger
 
 	env      *Env
 	host     string // the logical host:port a fan-out redirects, or ""
@@ -92,9 +91,17 @@ func newRun(env *Env, j *Journey, variant *Variant, target string) *Run {
 	}
 	maps.Copy(r.vars, j.Vars)
 	maps.Copy(r.vars, variant.Vars)
-	r.Logger = slog.New(redact.Handler(env.logger().Handler(), func() *redact.Redactor { return r.redactor })).
-		With("journey", j.Name, "variant", variant.Name, "target", target)
 	return r
+}
+
+// Logger returns the run's logger, which hides the config's and the run's
+// secrets. It is built on first use: most runs log nothing.
+func (r *Run) Logger() *slog.Logger {
+	if r.logger == nil {
+		r.logger = slog.New(redact.Handler(r.env.logger().Handler(), func() *redact.Redactor { return r.redactor })).
+			With("journey", r.Journey, "variant", r.Variant, "target", r.Target)
+	}
+	return r.logger
 }
 
 // Var returns a run-time variable.

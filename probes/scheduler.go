@@ -45,7 +45,7 @@ type Scheduler struct {
 	mu      sync.Mutex
 	loops   map[string]*loop
 	queue   loopHeap
-	running map[SeriesKey]bool
+	running map[SeriesKey]*inflight
 	sem     chan struct{}
 	wake    chan struct{}
 	wg      sync.WaitGroup
@@ -72,7 +72,7 @@ func NewScheduler(env *Env) *Scheduler {
 	return &Scheduler{
 		env:     env,
 		loops:   map[string]*loop{},
-		running: map[SeriesKey]bool{},
+		running: map[SeriesKey]*inflight{},
 		sem:     make(chan struct{}, 1),
 		wake:    make(chan struct{}, 1),
 	}
@@ -192,11 +192,12 @@ func (s *Scheduler) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		var skips []skipEvent
 		s.mu.Lock()
 		now := time.Now()
 		for s.queue.Len() > 0 && !s.queue[0].next.After(now) {
 			l := s.queue[0]
-			s.dispatch(ctx, l, l.next)
+			s.dispatch(ctx, l, l.next, &skips)
 			l.next = l.next.Add(l.j.Interval)
 			if !l.next.After(now) {
 				// The dispatcher fell a whole interval behind (a suspended
@@ -210,6 +211,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			wait = time.Until(s.queue[0].next)
 		}
 		s.mu.Unlock()
+		s.emitSkips(skips)
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -226,17 +228,52 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}
 }
 
-// dispatch starts the runs of a loop that are due. It holds s.mu.
-func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time) {
-	if !l.dns {
-		s.start(ctx, l, l.target, due)
+// handoverGrace is how long after its due time a run handed over by a
+// predecessor that was ending may still start. A run that honours its
+// deadline ends within milliseconds of it.
+const handoverGrace = 250 * time.Millisecond
+
+// inflight is a run in progress.
+type inflight struct {
+	deadline time.Time
+	// next is set when the following run came due while this one was
+	// ending; it starts as soon as this one has.
+	next *handover
+}
+
+type handover struct {
+	ctx context.Context
+	l   *loop
+	due time.Time
+}
+
+type skipEvent struct {
+	j     *Journey
+	key   SeriesKey
+	cause string
+}
+
+func (s *Scheduler) emitSkips(skips []skipEvent) {
+	if s.OnSkip == nil {
 		return
 	}
-	// Resolving can take a while; the loop's runs start when it is done.
+	for _, e := range skips {
+		s.OnSkip(e.j, e.key, e.cause)
+	}
+}
+
+// dispatch starts the runs of a loop that are due. It holds s.mu.
+func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips *[]skipEvent) {
+	if !l.dns {
+		s.start(ctx, l, l.target, due, skips)
+		return
+	}
+	// Resolving is part of each run's time: lookup and runs share the
+	// deadline due + timeout. The loop's runs start when it is done.
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		rctx, release := l.context(ctx)
+		rctx, release := l.context(ctx, due.Add(l.j.Timeout))
 		targets, res := resolveTargets(rctx, s.env, l.j, l.v, due)
 		release()
 		s.mu.Lock()
@@ -280,60 +317,77 @@ func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time) {
 			}
 			return
 		}
+		var skips []skipEvent
 		s.mu.Lock()
 		for _, t := range targets {
-			s.start(ctx, l, t, due)
+			s.start(ctx, l, t, due, &skips)
 		}
 		s.mu.Unlock()
+		s.emitSkips(skips)
 	}()
 }
 
-// context returns a context that ends with ctx or when the loop is
-// removed; release must be called when the work is done.
-func (l *loop) context(ctx context.Context) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(ctx)
+// context returns a context that ends at deadline, with ctx, or when the
+// loop is removed; release must be called when the work is done.
+func (l *loop) context(ctx context.Context, deadline time.Time) (context.Context, func()) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	stop := context.AfterFunc(l.ctx, cancel)
 	return ctx, func() { stop(); cancel() }
 }
 
 // start begins one run unless it would overlap or exceed the concurrency
-// limit. It holds s.mu.
-func (s *Scheduler) start(ctx context.Context, l *loop, target string, due time.Time) {
+// limit. A run's deadline is due + timeout and timeout is at most the
+// interval, so the previous run is at most finishing when the next comes
+// due; then the next starts the moment it has. A previous run still inside
+// its deadline (a step kind not honouring cancellation) means an overlap:
+// skipped and counted. It holds s.mu.
+func (s *Scheduler) start(ctx context.Context, l *loop, target string, due time.Time, skips *[]skipEvent) {
 	key := SeriesKey{l.j.Name, l.v.Name, target}
-	if s.running[key] {
-		s.skip(l.j, key, SkipOverlap)
+	if f := s.running[key]; f != nil {
+		if !f.deadline.After(due) && f.next == nil {
+			f.next = &handover{ctx, l, due}
+			return
+		}
+		*skips = append(*skips, skipEvent{l.j, key, SkipOverlap})
 		return
 	}
 	sem := s.sem
 	select {
 	case sem <- struct{}{}:
 	default:
-		s.skip(l.j, key, SkipConcurrency)
+		*skips = append(*skips, skipEvent{l.j, key, SkipConcurrency})
 		return
 	}
-	s.running[key] = true
+	deadline := due.Add(l.j.Timeout)
+	s.running[key] = &inflight{deadline: deadline}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		runCtx, release := l.context(ctx)
+		runCtx, release := l.context(ctx, deadline)
 		res := l.j.Execute(runCtx, s.env, l.v, target)
 		release()
 		res.Scheduled = due
 		<-sem
+		var skips []skipEvent
 		s.mu.Lock()
+		next := s.running[key].next
 		delete(s.running, key)
+		switch {
+		case next == nil || next.l.ctx.Err() != nil:
+		case time.Since(next.due) > handoverGrace:
+			// This run went on well past its deadline; the one due
+			// meanwhile overlapped it.
+			skips = append(skips, skipEvent{next.l.j, key, SkipOverlap})
+		default:
+			s.start(next.ctx, next.l, target, next.due, &skips)
+		}
 		s.mu.Unlock()
+		s.emitSkips(skips)
 		// A removed journey's loop is cancelled; its last run is not news.
 		if l.ctx.Err() == nil && s.OnResult != nil {
 			s.OnResult(l.j, res)
 		}
 	}()
-}
-
-func (s *Scheduler) skip(j *Journey, key SeriesKey, cause string) {
-	if s.OnSkip != nil {
-		s.OnSkip(j, key, cause)
-	}
 }
 
 // resolveTargets looks up a DNS fan-out's addresses. When the lookup fails

@@ -97,9 +97,9 @@ type Response struct {
 	Location string
 	// SetCookies are the cookies the responses of this step set.
 	SetCookies []*http.Cookie
-	// Credentialed says the request carried credentials (an Authorization
-	// header), so a 401 or 403 means they were rejected.
-	Credentialed bool
+	// Credentials says what credentials the request carried, which decides
+	// what a 401 or 403 means.
+	Credentials Credentials
 	// CertExpiry is the earliest expiry of the certificates the server
 	// presented; zero without TLS.
 	CertExpiry time.Time
@@ -111,6 +111,21 @@ type Response struct {
 	htmlDoc  *html.Node
 	htmlErr  error
 }
+
+// Credentials is what a request carried to authenticate.
+type Credentials int
+
+// Kinds of credentials.
+const (
+	// CredentialsNone: a 401 or 403 is a plain http_status failure.
+	CredentialsNone Credentials = iota
+	// CredentialsConfigured: secrets from the config (a client secret, a
+	// password); a refusal is invalid_credentials.
+	CredentialsConfigured
+	// CredentialsObtained: a token an earlier step obtained; a refusal is
+	// token_rejected.
+	CredentialsObtained
+)
 
 // JSON returns the body decoded as JSON, decoding it once.
 func (r *Response) JSON() (any, error) {

@@ -22,11 +22,10 @@ It prints a summary and exits 0, or prints every problem and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := s.config()
-			_, journeys, err := loadAndCompile(path)
+			cfg, journeys, err := loadAndCompile(path)
 			if err != nil {
 				return &exitError{1, fmt.Errorf("%s is invalid:\n%v", path, indent(err.Error()))}
 			}
-			cfg, _ := config.Load(path)
 			summarize(cmd.OutOrStdout(), cfg, journeys)
 			return nil
 		},

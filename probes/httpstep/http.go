@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -129,9 +130,11 @@ func (s *Spec) Check(c *config.Check) {
 	if s.Method != "" && !methodRe.MatchString(s.Method) {
 		c.Errorf("method", "%q is not an HTTP method; write it in capitals, like GET or POST", s.Method)
 	}
-	if s.URL.IsStatic() && !s.URL.IsZero() {
-		if err := checkURL(s.URL.String()); err != nil {
-			c.Errorf("url", "%v", err)
+	if u, ok := s.URL.Static(); ok && !s.URL.IsZero() {
+		// Check the resolved URL (a base URL often comes from ${env:...})
+		// but quote it as written: the resolved text may hold a secret.
+		if err := checkURL(u); err != nil {
+			c.Errorf("url", "%q %v", s.URL.String(), err)
 		}
 	}
 	var bodies []string
@@ -172,6 +175,7 @@ func (s *Spec) Check(c *config.Check) {
 			if err != nil {
 				c.Errorf("tls.ca_file", "cannot be read: %v", errors.Unwrap(err))
 			} else {
+				c.Depend(pem)
 				pool := x509.NewCertPool()
 				if !pool.AppendCertsFromPEM(pem) {
 					c.Errorf("tls.ca_file", "%s holds no PEM certificate", path)
@@ -183,16 +187,22 @@ func (s *Spec) Check(c *config.Check) {
 	}
 }
 
+// checkURL says what is wrong with a URL without quoting it, so callers
+// can name it safely.
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%q is not a valid URL: %v", raw, errors.Unwrap(err))
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("is not a valid URL: %v", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q must start with http:// or https://", raw)
+		return errors.New("must start with http:// or https://")
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%q has no host", raw)
+		return errors.New("has no host")
 	}
 	return nil
 }
@@ -228,7 +238,7 @@ func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error)
 			u := next.URL.String()
 			visits[u]++
 			if visits[u] > 2 {
-				return fmt.Errorf("%w: %s was visited %d times in %d redirects", errRedirectLoop, u, visits[u], len(via))
+				return fmt.Errorf("%w: %s was visited %d times in %d redirects", errRedirectLoop, probes.ShortURL(u), visits[u], len(via))
 			}
 			if len(via) > s.Redirects.Max {
 				return fmt.Errorf("%w: more than %d redirects (redirects: %d)", errRedirectLoop, s.Redirects.Max, s.Redirects.Max)
@@ -253,13 +263,13 @@ func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error)
 		return nil, probes.Failf(probes.ReasonBodyTooLarge, "the body of %s is larger than %s (max_body_bytes)", resp.Request.URL.Redacted(), s.MaxBodyBytes)
 	}
 	out := &probes.Response{
-		Status:       resp.StatusCode,
-		Header:       resp.Header,
-		Body:         body,
-		URL:          resp.Request.URL.String(),
-		SetCookies:   rec.cookies,
-		Credentialed: req.Header.Get("Authorization") != "",
-		CertExpiry:   rec.certExpiry,
+		Status:      resp.StatusCode,
+		Header:      resp.Header,
+		Body:        body,
+		URL:         resp.Request.URL.String(),
+		SetCookies:  rec.cookies,
+		Credentials: s.credentials(),
+		CertExpiry:  rec.certExpiry,
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		out.Location = resp.Header.Get("Location")
@@ -267,24 +277,39 @@ func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error)
 	return out, nil
 }
 
+// credentials says whether the request carries credentials, and whether
+// they come from the config (a client secret: a refusal means
+// invalid_credentials) or from an earlier step (a token: a refusal means
+// token_rejected).
+func (s step) credentials() probes.Credentials {
+	var auth []config.Template
+	if s.BasicAuth != nil {
+		auth = append(auth, s.BasicAuth.Username, s.BasicAuth.Password)
+	}
+	for k, v := range s.Headers {
+		if strings.EqualFold(k, "Authorization") {
+			auth = append(auth, v)
+		}
+	}
+	if len(auth) == 0 {
+		return probes.CredentialsNone
+	}
+	for _, t := range auth {
+		if !t.IsStatic() {
+			return probes.CredentialsObtained
+		}
+	}
+	return probes.CredentialsConfigured
+}
+
 // unwrapURLError drops the "Get "url": " prefix Go adds: the URL can be long
 // and may carry a token, and the step name already says which request it was.
 func unwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return fmt.Errorf("%s %s: %w", ue.Op, redactedURL(ue.URL), ue.Err)
+		return fmt.Errorf("%s %s: %w", ue.Op, probes.ShortURL(ue.URL), ue.Err)
 	}
 	return err
-}
-
-func redactedURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid url)"
-	}
-	u.RawQuery = ""
-	u.Fragment = ""
-	return u.Redacted()
 }
 
 func (s step) request(ctx context.Context, run *probes.Run) (*http.Request, error) {
@@ -293,7 +318,7 @@ func (s step) request(ctx context.Context, run *probes.Run) (*http.Request, erro
 		return nil, err
 	}
 	if err := checkURL(raw); err != nil {
-		return nil, probes.Failf(probes.ReasonInternal, "url: %v", err)
+		return nil, probes.Failf(probes.ReasonInternal, "url %s %v", s.URL.String(), err)
 	}
 	u, _ := url.Parse(raw)
 	if len(s.Query) > 0 {
@@ -439,7 +464,7 @@ func decodeJSON(d *config.Decoder, n *yaml.Node, path config.Path) any {
 		}
 		return list
 	}
-	if n.Tag == "!!str" {
+	if n.Tag == "!!str" || n.Tag == "!!timestamp" {
 		var t config.Template
 		t.UnmarshalConfig(d, n, path)
 		return t
@@ -447,6 +472,9 @@ func decodeJSON(d *config.Decoder, n *yaml.Node, path config.Path) any {
 	var v any
 	if err := n.Decode(&v); err != nil {
 		d.Errorf(n, path, "%v", err)
+	}
+	if f, ok := v.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
+		d.Errorf(n, path, "%s is not a number JSON can hold", n.Value)
 	}
 	return v
 }

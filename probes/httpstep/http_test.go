@@ -377,27 +377,32 @@ func TestFailClosedAndTokenRejected(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
+	// A token held in a variable was obtained at run time (by an earlier
+	// step, in a real journey); an Authorization written in the config is a
+	// configured credential.
 	tests := []struct {
-		name, path, token, expect string
-		reason                    probes.Reason
+		name, path, auth, expect string
+		reason                   probes.Reason
 	}{
-		{"good token accepted", "/api", "good", "{ status: 200 }", ""},
-		{"bad token is token_rejected", "/api", "bad", "{ status: 200 }", probes.ReasonTokenRejected},
+		{"good token accepted", "/api", "Bearer {{ .good }}", "{ status: 200 }", ""},
+		{"an obtained token refused is token_rejected", "/api", "Bearer {{ .bad }}", "{ status: 200 }", probes.ReasonTokenRejected},
+		{"a configured credential refused is invalid_credentials", "/api", "Bearer bad", "{ status: 200 }", probes.ReasonInvalidCredentials},
 		{"401 without credentials is http_status", "/api", "", "{ status: 200 }", probes.ReasonHTTPStatus},
-		{"tampered token refused passes", "/api", "{{ tamper \"good\" }}", "{ rejected: true }", ""},
-		{"accepted token fails the check", "/open", "anything", "{ rejected: true }", probes.ReasonNotRejected},
-		{"a 500 is inconclusive", "/broken", "x", "{ rejected: true }", probes.ReasonHTTPStatus},
-		{"rejection body checked", "/api", "bad", "{ rejected: true, body_contains: invalid token }", ""},
+		{"tampered token refused passes", "/api", "Bearer {{ tamper .good }}", "{ rejected: true }", ""},
+		{"accepted token fails the check", "/open", "Bearer {{ .bad }}", "{ rejected: true }", probes.ReasonNotRejected},
+		{"a 500 is inconclusive", "/broken", "Bearer {{ .bad }}", "{ rejected: true }", probes.ReasonHTTPStatus},
+		{"rejection body checked", "/api", "Bearer {{ .bad }}", "{ rejected: true, body_contains: invalid token }", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			headers := "{}"
-			if tt.token != "" {
-				headers = fmt.Sprintf(`{ Authorization: 'Bearer %s' }`, tt.token)
+			if tt.auth != "" {
+				headers = fmt.Sprintf(`{ Authorization: '%s' }`, tt.auth)
 			}
 			res := run(t, nil, `
 journeys:
   - name: j
+    vars: { good: good, bad: bad }
     steps:
       - name: call
         http: { url: "%s%s", headers: %s }
@@ -683,5 +688,62 @@ journeys:
 	}
 	if fmt.Sprint(got) != fmt.Sprint(wantResults) {
 		t.Errorf("results %v; want %v", got, wantResults)
+	}
+}
+
+// A template that cannot be executed is authprobe's fault, not the target's:
+// outcome error, reason internal, kept out of the SLI.
+func TestProberFaultsAreErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"v":"not base64!"}`) }))
+	defer srv.Close()
+	res := run(t, nil, `
+journeys:
+  - name: j
+    steps:
+      - name: get
+        http: { url: "%[1]s/" }
+        extract: { v: { json: "$.v" } }
+      - name: decode
+        http: { url: "%[1]s/", headers: { X-Decoded: "{{ b64dec .v }}" } }`, srv.URL)
+	want(t, res, probes.ReasonInternal, "decode")
+	if res.Outcome != probes.OutcomeError || !strings.Contains(res.Message, "b64dec: input is not base64") {
+		t.Errorf("outcome %s, message %q", res.Outcome, res.Message)
+	}
+}
+
+// Messages quote what a target said, but never a secret in it: bodies are
+// redacted before they are cut, and redirect targets lose their query.
+func TestMessagesQuoteTargetsSafely(t *testing.T) {
+	const secret = "S3cr3t-value-0123456789"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, "https://app.example.com/cb?code=AUTHCODE123&state=x#access_token=TOKEN456", http.StatusFound)
+			return
+		}
+		http.Error(w, strings.Repeat("x", 100)+" password="+r.FormValue("password"), http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	t.Setenv("AUTHPROBE_TEST_SECRET", secret)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+journeys:
+  - name: echo
+    steps:
+      - { name: post, http: { url: "%[1]s/", form: { password: "${env:AUTHPROBE_TEST_SECRET}" } } }
+  - name: redirect
+    steps:
+      - { name: get, http: { url: "%[1]s/redirect" } }`, srv.URL)), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := probes.Compile(cfg)
+	env := &probes.Env{}
+	env.SetRedactor(redact.New(cfg.Secrets...))
+	echo := js[0].Execute(context.Background(), env, js[0].Variants[0], "")
+	if strings.Contains(echo.Message, secret[:5]) || !strings.Contains(echo.Message, "password=<secret>") {
+		t.Errorf("body excerpt: %q", echo.Message)
+	}
+	redir := js[1].Execute(context.Background(), env, js[1].Variants[0], "")
+	if strings.Contains(redir.Message, "AUTHCODE") || strings.Contains(redir.Message, "TOKEN456") || !strings.Contains(redir.Message, "a redirect to https://app.example.com/cb;") {
+		t.Errorf("redirect message: %q", redir.Message)
 	}
 }
