@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/authprobe/authprobe/probes"
 )
@@ -18,39 +19,34 @@ import (
 // historyLen is how many runs per series the status page's strip shows.
 const historyLen = 20
 
-var (
-	seriesLabels   = []string{"journey", "location", "variant", "target"}
-	durationBucket = []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60}
-)
-
 // Recorder keeps the metrics and the recent history of every series.
+//
+// Histograms are client_golang's (native buckets, exemplars). Counters and
+// gauges of a series live as plain numbers in its seriesState and become
+// metrics when scraped (collector.go): client_golang would keep a child
+// with its own label pairs for each of the dozen runs_total label sets a
+// journey creates at start-up, which was most of authprobe's memory.
 type Recorder struct {
 	reg *prometheus.Registry
 
-	runs         *prometheus.CounterVec
-	success      *prometheus.GaugeVec
 	duration     *prometheus.HistogramVec
-	lastRun      *prometheus.GaugeVec
-	lastSuccess  *prometheus.GaugeVec
 	stepDuration *prometheus.HistogramVec
-	objective    *prometheus.GaugeVec
-	interval     *prometheus.GaugeVec
-	skipped      *prometheus.CounterVec
-	tlsExpiry    *prometheus.GaugeVec
 	reloadOK     prometheus.Gauge
 	reloadTime   prometheus.Gauge
 	lateness     prometheus.Histogram
 
 	mu       sync.RWMutex
 	location string
+	locPair  *dto.LabelPair
 	series   map[probes.SeriesKey]*seriesState
 	journeys map[string]*journeyState
 	reload   ReloadStatus
 }
 
 type journeyState struct {
-	j      *probes.Journey
-	series int
+	j       *probes.Journey
+	series  int
+	jobPair *dto.LabelPair // journey="..."
 }
 
 // ReloadStatus is the outcome of the last config (re)load.
@@ -70,18 +66,10 @@ func NewRecorder(version string) *Recorder {
 		reg:      prometheus.NewRegistry(),
 		series:   map[probes.SeriesKey]*seriesState{},
 		journeys: map[string]*journeyState{},
+		locPair:  labelPair("location", ""),
 	}
-	f := factory{r.reg}
-	r.runs = f.counter("authprobe_journey_runs_total", "Journey runs by outcome (success, failure: the target failed the user, error: authprobe failed) and reason.", "outcome", "reason")
-	r.success = f.gauge("authprobe_journey_success", "1 if the last run succeeded, else 0.", seriesLabels...)
-	r.duration = f.histogram("authprobe_journey_duration_seconds", "Duration of journey runs, all steps together; exemplars carry trace_id.", seriesLabels...)
-	r.lastRun = f.gauge("authprobe_journey_last_run_timestamp_seconds", "When the last run ended, as a Unix timestamp.", seriesLabels...)
-	r.lastSuccess = f.gauge("authprobe_journey_last_success_timestamp_seconds", "When the last successful run ended, as a Unix timestamp.", seriesLabels...)
-	r.stepDuration = f.histogram("authprobe_step_duration_seconds", "Duration of each step, retries included.", append(seriesLabels, "step")...)
-	r.objective = f.gauge("authprobe_journey_slo_objective_ratio", "The journey's objective as a ratio (0.995 for 99.5%).", "journey", "location")
-	r.interval = f.gauge("authprobe_journey_interval_seconds", "How often the journey is configured to run.", "journey", "location")
-	r.skipped = f.counter("authprobe_runs_skipped_total", "Due runs that did not start: overlap (the previous run was still going) or concurrency (max_concurrency reached).", "cause")
-	r.tlsExpiry = f.gauge("authprobe_tls_cert_expiry_timestamp_seconds", "Earliest expiry of the certificates a step's server presented, as a Unix timestamp.", append(seriesLabels, "step")...)
+	r.duration = histogram("authprobe_journey_duration_seconds", "Duration of journey runs, all steps together; exemplars carry trace_id.", seriesLabels...)
+	r.stepDuration = histogram("authprobe_step_duration_seconds", "Duration of each step, retries included.", append(seriesLabels, "step")...)
 	r.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "authprobe_config_last_reload_successful", Help: "1 if the last config load succeeded, else 0."})
 	r.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "authprobe_config_last_reload_success_timestamp_seconds", Help: "When a config was last loaded successfully, as a Unix timestamp."})
 	r.lateness = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -91,27 +79,13 @@ func NewRecorder(version string) *Recorder {
 	})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "authprobe_build_info", Help: "Build information; always 1."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
-	r.reg.MustRegister(r.reloadOK, r.reloadTime, r.lateness, buildInfo,
+	r.reg.MustRegister(r.duration, r.stepDuration, r.reloadOK, r.reloadTime, r.lateness, buildInfo, collector{r},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
 
-type factory struct{ reg *prometheus.Registry }
-
-func (f factory) counter(name, help string, extra ...string) *prometheus.CounterVec {
-	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append(append([]string(nil), seriesLabels...), extra...))
-	f.reg.MustRegister(v)
-	return v
-}
-
-func (f factory) gauge(name, help string, labels ...string) *prometheus.GaugeVec {
-	v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-	f.reg.MustRegister(v)
-	return v
-}
-
-func (f factory) histogram(name, help string, labels ...string) *prometheus.HistogramVec {
-	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+func histogram(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: name, Help: help,
 		Buckets:                         durationBucket,
 		NativeHistogramBucketFactor:     1.1,
@@ -120,8 +94,6 @@ func (f factory) histogram(name, help string, labels ...string) *prometheus.Hist
 		NativeHistogramMaxExemplars:     10,
 		NativeHistogramExemplarTTL:      10 * time.Minute,
 	}, labels)
-	f.reg.MustRegister(v)
-	return v
 }
 
 // Registry is where the metrics live, for /metrics.
@@ -136,26 +108,19 @@ func (r *Recorder) SetLocation(loc string) {
 	}
 	old := r.location
 	r.location = loc
+	r.locPair = labelPair("location", loc)
 	if old == "" {
 		return
 	}
-	for _, v := range r.vecs() {
+	// Counters and gauges follow locPair; histograms are renamed by hand
+	// and, like a restart, start again from 0.
+	for _, v := range []*prometheus.HistogramVec{r.duration, r.stepDuration} {
 		v.DeletePartialMatch(prometheus.Labels{"location": old})
 	}
-	for _, js := range r.journeys {
-		r.initJourney(js.j)
-	}
 	for _, s := range r.series {
-		r.initSeries(s.journey, s.key)
+		s.reset()
+		r.initHistograms(s.journey, s.key)
 	}
-}
-
-type deleter interface {
-	DeletePartialMatch(prometheus.Labels) int
-}
-
-func (r *Recorder) vecs() []deleter {
-	return []deleter{r.runs, r.success, r.duration, r.lastRun, r.lastSuccess, r.stepDuration, r.objective, r.interval, r.skipped, r.tlsExpiry}
 }
 
 // Series creates or removes a series; it is the scheduler's OnSeries.
@@ -168,37 +133,35 @@ func (r *Recorder) Series(j *probes.Journey, key probes.SeriesKey, added bool) {
 	defer r.mu.Unlock()
 	s, exists := r.series[key]
 	if added {
+		js := r.journeys[key.Journey]
+		if js == nil {
+			js = &journeyState{jobPair: labelPair("journey", key.Journey)}
+			r.journeys[key.Journey] = js
+		}
 		if !exists {
-			s = &seriesState{key: key}
+			s = newSeriesState(key, js.jobPair)
 			r.series[key] = s
-			js := r.journeys[key.Journey]
-			if js == nil {
-				js = &journeyState{}
-				r.journeys[key.Journey] = js
-			}
 			js.series++
 		}
 		if s.journey != nil && s.journey != j {
-			r.dropRemovedSteps(s.journey, j, key)
+			r.dropRemovedSteps(s, j)
 		}
 		s.journey = j
-		r.journeys[key.Journey].j = j
-		r.initJourney(j)
-		r.initSeries(j, key)
+		s.precreate(j)
+		js.j = j
+		r.initHistograms(j, key)
 		return
 	}
 	if !exists {
 		return
 	}
 	delete(r.series, key)
-	for _, v := range r.vecs() {
+	for _, v := range []*prometheus.HistogramVec{r.duration, r.stepDuration} {
 		v.DeletePartialMatch(prometheus.Labels{"journey": key.Journey, "variant": key.Variant, "target": key.Target})
 	}
 	if js := r.journeys[key.Journey]; js != nil {
 		if js.series--; js.series == 0 {
 			delete(r.journeys, key.Journey)
-			r.objective.DeleteLabelValues(key.Journey, r.location)
-			r.interval.DeleteLabelValues(key.Journey, r.location)
 		}
 	}
 }
@@ -206,37 +169,25 @@ func (r *Recorder) Series(j *probes.Journey, key probes.SeriesKey, added bool) {
 // dropRemovedSteps deletes the step series of steps a changed journey no
 // longer has: a frozen certificate expiry of a step that is gone would
 // otherwise page one day.
-func (r *Recorder) dropRemovedSteps(old, cur *probes.Journey, key probes.SeriesKey) {
+func (r *Recorder) dropRemovedSteps(s *seriesState, cur *probes.Journey) {
 	keep := map[string]bool{}
 	for _, st := range cur.Steps {
 		keep[st.Name] = true
 	}
-	for _, st := range old.Steps {
+	for _, st := range s.journey.Steps {
 		if !keep[st.Name] {
-			l := prometheus.Labels{"journey": key.Journey, "variant": key.Variant, "target": key.Target, "step": st.Name}
-			r.stepDuration.DeletePartialMatch(l)
-			r.tlsExpiry.DeletePartialMatch(l)
+			r.stepDuration.DeletePartialMatch(prometheus.Labels{"journey": s.key.Journey, "variant": s.key.Variant, "target": s.key.Target, "step": st.Name})
+			delete(s.certExpiry, st.Name)
 		}
 	}
 }
 
-func (r *Recorder) initJourney(j *probes.Journey) {
-	r.objective.WithLabelValues(j.Name, r.location).Set(j.Objective)
-	r.interval.WithLabelValues(j.Name, r.location).Set(j.Interval.Seconds())
-}
-
-func (r *Recorder) initSeries(j *probes.Journey, key probes.SeriesKey) {
+func (r *Recorder) initHistograms(j *probes.Journey, key probes.SeriesKey) {
 	l := []string{key.Journey, r.location, key.Variant, key.Target}
-	r.runs.WithLabelValues(append(l, string(probes.OutcomeSuccess), "")...)
-	for _, reason := range j.Reasons {
-		r.runs.WithLabelValues(append(l, string(reason.Outcome()), string(reason))...)
-	}
 	r.duration.WithLabelValues(l...)
 	for _, s := range j.Steps {
 		r.stepDuration.WithLabelValues(append(l, s.Name)...)
 	}
-	r.skipped.WithLabelValues(append(l, probes.SkipOverlap)...)
-	r.skipped.WithLabelValues(append(l, probes.SkipConcurrency)...)
 }
 
 // Result records a finished run; it is the scheduler's OnResult.
@@ -250,23 +201,10 @@ func (r *Recorder) Result(j *probes.Journey, res probes.Result) {
 		return
 	}
 	l := []string{key.Journey, r.location, key.Variant, key.Target}
-	end := res.Start.Add(res.Duration)
-	r.runs.WithLabelValues(append(l, string(res.Outcome), string(res.Reason))...).Inc()
-	ok = res.Outcome == probes.OutcomeSuccess
-	r.success.WithLabelValues(l...).Set(boolFloat(ok))
 	observe(r.duration.WithLabelValues(l...), res.Duration.Seconds(), res.TraceID)
-	r.lastRun.WithLabelValues(l...).Set(float64(end.UnixNano()) / 1e9)
-	if ok {
-		r.lastSuccess.WithLabelValues(l...).Set(float64(end.UnixNano()) / 1e9)
-	}
 	for _, st := range res.Steps {
 		if !st.Skipped {
 			observe(r.stepDuration.WithLabelValues(append(l, st.Name)...), st.Duration.Seconds(), res.TraceID)
-		}
-	}
-	for _, g := range res.Gauges {
-		if g.Name == probes.GaugeTLSCertExpiry {
-			r.tlsExpiry.WithLabelValues(append(l, g.Step)...).Set(g.Value)
 		}
 	}
 	if !res.Scheduled.IsZero() {
@@ -288,8 +226,7 @@ func (r *Recorder) Skip(_ *probes.Journey, key probes.SeriesKey, cause string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s, ok := r.series[key]; ok {
-		r.skipped.WithLabelValues(key.Journey, r.location, key.Variant, key.Target, cause).Inc()
-		s.skipped++
+		s.skip(cause)
 	}
 }
 
@@ -325,26 +262,99 @@ func (r *Recorder) Location() string {
 	return r.location
 }
 
-func boolFloat(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// seriesState is the recent history of one series, bounded: a strip of the
-// last historyLen runs in brief, and in full only the last run and the last
-// failure.
+// seriesState is one series: its counters and gauges, and its recent
+// history, bounded: a strip of the last historyLen runs in brief, and in
+// full only the last run and the last failure.
 type seriesState struct {
-	key         probes.SeriesKey
-	journey     *probes.Journey
-	strip       [historyLen]RunSummary
+	key     probes.SeriesKey
+	journey *probes.Journey
+
+	// labels shared by every metric of the series, built once.
+	jobPair, variantPair, targetPair *dto.LabelPair
+
+	runs       [numCounts]uint64 // by reasonIndex; success last
+	precreated [numCounts]bool   // label sets that exist before they count
+	skipped    [2]uint64         // overlap, concurrency
+	ran        bool
+	success    bool
+	lastRun    float64
+	lastOK     float64
+	certExpiry map[string]float64 // by step
+
+	strip       [historyLen]stripEntry
 	n           int // runs recorded, total
 	last        *probes.Result
 	lastFailure *probes.Result
-	lastSuccess time.Time
 	failures    uint64
-	skipped     uint64
+	skips       uint64
+}
+
+// stripEntry is one run in brief; 32 bytes, so the strip stays small.
+type stripEntry struct {
+	start      int64 // Unix nanoseconds
+	duration   float32
+	outcome    uint8
+	reason     uint8 // reasonIndex
+	failedStep string
+}
+
+func newSeriesState(key probes.SeriesKey, jobPair *dto.LabelPair) *seriesState {
+	return &seriesState{key: key, jobPair: jobPair,
+		variantPair: labelPair("variant", key.Variant), targetPair: labelPair("target", key.Target)}
+}
+
+// precreate marks the runs_total label sets a journey can produce, so they
+// exist at 0 from start-up.
+func (s *seriesState) precreate(j *probes.Journey) {
+	s.precreated[successIndex] = true
+	for _, reason := range j.Reasons {
+		s.precreated[reasonIndex(reason)] = true
+	}
+}
+
+// reset starts the counters again, as a restart would, for series that
+// are new under another location; the gauges and the history stay true.
+func (s *seriesState) reset() {
+	s.runs = [numCounts]uint64{}
+	s.skipped = [2]uint64{}
+}
+
+func (s *seriesState) skip(cause string) {
+	s.skips++
+	if cause == probes.SkipOverlap {
+		s.skipped[0]++
+	} else {
+		s.skipped[1]++
+	}
+}
+
+func (s *seriesState) add(res probes.Result) {
+	end := float64(res.Start.Add(res.Duration).UnixNano()) / 1e9
+	idx := successIndex
+	if res.Outcome != probes.OutcomeSuccess {
+		idx = reasonIndex(res.Reason)
+	}
+	s.runs[idx]++
+	s.ran, s.success, s.lastRun = true, res.Outcome == probes.OutcomeSuccess, end
+	for _, g := range res.Gauges {
+		if g.Name == probes.GaugeTLSCertExpiry {
+			if s.certExpiry == nil {
+				s.certExpiry = map[string]float64{}
+			}
+			s.certExpiry[g.Step] = g.Value
+		}
+	}
+	s.strip[s.n%historyLen] = stripEntry{start: res.Start.UnixNano(), duration: float32(res.Duration.Seconds()),
+		outcome: outcomeIndex(res.Outcome), reason: uint8(idx), failedStep: res.FailedStep}
+	s.n++
+	r := res
+	s.last = &r
+	if s.success {
+		s.lastOK = end
+	} else {
+		s.lastFailure = &r
+		s.failures++
+	}
 }
 
 // RunSummary is one run in brief, for the strip.
@@ -356,25 +366,17 @@ type RunSummary struct {
 	FailedStep string         `json:"failed_step,omitempty"`
 }
 
-func (s *seriesState) add(res probes.Result) {
-	s.strip[s.n%historyLen] = RunSummary{Start: res.Start, Duration: res.Duration.Seconds(), Outcome: res.Outcome, Reason: res.Reason, FailedStep: res.FailedStep}
-	s.n++
-	r := res
-	s.last = &r
-	if res.Outcome == probes.OutcomeSuccess {
-		s.lastSuccess = res.Start.Add(res.Duration)
-	} else {
-		s.lastFailure = &r
-		s.failures++
-	}
-}
-
 // history returns the strip oldest first.
 func (s *seriesState) history() []RunSummary {
 	n := min(s.n, historyLen)
 	out := make([]RunSummary, 0, n)
 	for i := s.n - n; i < s.n; i++ {
-		out = append(out, s.strip[i%historyLen])
+		e := s.strip[i%historyLen]
+		rs := RunSummary{Start: time.Unix(0, e.start), Duration: float64(e.duration), Outcome: outcomes[e.outcome], FailedStep: e.failedStep}
+		if int(e.reason) < len(probes.Reasons) {
+			rs.Reason = probes.Reasons[e.reason].Reason
+		}
+		out = append(out, rs)
 	}
 	return out
 }
@@ -408,14 +410,14 @@ func (r *Recorder) Snapshot() []SeriesStatus {
 		st := SeriesStatus{
 			Journey: s.key.Journey, Variant: s.key.Variant, Target: s.key.Target,
 			Interval: s.journey.Interval.Seconds(), Objective: s.journey.Objective,
-			Runs: s.n, Failures: s.failures, Skipped: s.skipped,
+			Runs: s.n, Failures: s.failures, Skipped: s.skips,
 			Last: s.last, LastFailure: s.lastFailure, History: s.history(), State: "pending",
 		}
 		for _, step := range s.journey.Steps {
 			st.Steps = append(st.Steps, step.Name)
 		}
-		if !s.lastSuccess.IsZero() {
-			t := s.lastSuccess
+		if s.lastOK != 0 {
+			t := time.Unix(0, int64(s.lastOK*1e9))
 			st.LastSuccess = &t
 		}
 		if s.last != nil {

@@ -58,8 +58,9 @@ const (
 	ReasonInternal Reason = "internal"
 )
 
-// Reasons is every reason with its meaning, in documentation order.
-var Reasons = []struct {
+// Reasons is every reason with its meaning, in documentation order. It is
+// an array so its length is a constant for arrays indexed by reason.
+var Reasons = [...]struct {
 	Reason  Reason
 	Group   string
 	Meaning string
