@@ -23,13 +23,13 @@ import (
 
 	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/exporter"
+	"github.com/authprobe/authprobe/internal/probetest"
 	"github.com/authprobe/authprobe/probes"
-	_ "github.com/authprobe/authprobe/probes/kinds"
 )
 
 func journeys(t *testing.T) []*probes.Journey {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`
+	_, js := probetest.Compile(t, `
 journeys:
   - name: login
     slo: { objective: 99.9 }
@@ -37,14 +37,7 @@ journeys:
     steps:
       - { name: page, http: { url: "https://app.example.com/login" } }
       - { name: submit, http: { method: POST, url: "https://app.example.com/login" }, expect: { rejected: true } }
-`), filepath.Join(t.TempDir(), "c.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := probes.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	return js
 }
 

@@ -106,7 +106,7 @@ func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
 			}
 		}
 	}
-	var events []seriesEvent
+	var events []event
 	for id, old := range s.loops {
 		nl, keep := want[id]
 		if keep && nl.j.Fingerprint == old.j.Fingerprint {
@@ -118,7 +118,7 @@ func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
 		old.cancel()
 		if !keep {
 			for k := range old.series {
-				events = append(events, seriesEvent{old.j, k, false})
+				events = append(events, seriesEvent(old.j, k, false))
 			}
 			continue
 		}
@@ -126,7 +126,7 @@ func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
 		// neither deleted nor re-created.
 		maps.Copy(nl.series, old.series)
 		for k := range nl.series {
-			events = append(events, seriesEvent{nl.j, k, true})
+			events = append(events, seriesEvent(nl.j, k, true))
 		}
 	}
 	now := time.Now()
@@ -135,7 +135,7 @@ func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
 		if !l.dns && len(l.series) == 0 {
 			k := SeriesKey{l.j.Name, l.v.Name, l.target}
 			l.series[k] = true
-			events = append(events, seriesEvent{l.j, k, true})
+			events = append(events, seriesEvent(l.j, k, true))
 		}
 		s.loops[id] = l
 		heap.Push(&s.queue, l)
@@ -148,18 +148,32 @@ func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
 	}
 }
 
-type seriesEvent struct {
+// event is a callback decided under s.mu and made after it is released,
+// so a callback can never deadlock the scheduler: a series that appeared
+// or went, or a skipped run.
+type event struct {
 	j     *Journey
 	key   SeriesKey
-	added bool
+	added bool   // series events
+	skip  string // skip events: the cause
 }
 
-func (s *Scheduler) emit(events []seriesEvent) {
-	if s.OnSeries == nil {
-		return
-	}
+func seriesEvent(j *Journey, key SeriesKey, added bool) event {
+	return event{j: j, key: key, added: added}
+}
+
+func skipEvent(j *Journey, key SeriesKey, cause string) event {
+	return event{j: j, key: key, skip: cause}
+}
+
+func (s *Scheduler) emit(events []event) {
 	for _, e := range events {
-		s.OnSeries(e.j, e.key, e.added)
+		switch {
+		case e.skip != "" && s.OnSkip != nil:
+			s.OnSkip(e.j, e.key, e.skip)
+		case e.skip == "" && s.OnSeries != nil:
+			s.OnSeries(e.j, e.key, e.added)
+		}
 	}
 }
 
@@ -192,7 +206,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		var skips []skipEvent
+		var skips []event
 		s.mu.Lock()
 		now := time.Now()
 		for s.queue.Len() > 0 && !s.queue[0].next.After(now) {
@@ -211,7 +225,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			wait = time.Until(s.queue[0].next)
 		}
 		s.mu.Unlock()
-		s.emitSkips(skips)
+		s.emit(skips)
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -247,23 +261,8 @@ type handover struct {
 	due time.Time
 }
 
-type skipEvent struct {
-	j     *Journey
-	key   SeriesKey
-	cause string
-}
-
-func (s *Scheduler) emitSkips(skips []skipEvent) {
-	if s.OnSkip == nil {
-		return
-	}
-	for _, e := range skips {
-		s.OnSkip(e.j, e.key, e.cause)
-	}
-}
-
 // dispatch starts the runs of a loop that are due. It holds s.mu.
-func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips *[]skipEvent) {
+func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips *[]event) {
 	if !l.dns {
 		s.start(ctx, l, l.target, due, skips)
 		return
@@ -281,12 +280,12 @@ func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips 
 			s.mu.Unlock()
 			return
 		}
-		var events []seriesEvent
+		var events []event
 		dnsKey := SeriesKey{l.j.Name, l.v.Name, l.target}
 		if res != nil {
 			if !l.series[dnsKey] {
 				l.series[dnsKey] = true
-				events = append(events, seriesEvent{l.j, dnsKey, true})
+				events = append(events, seriesEvent(l.j, dnsKey, true))
 			}
 		} else {
 			// The series of the DNS name itself, once a lookup failed,
@@ -299,12 +298,12 @@ func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips 
 				k := SeriesKey{l.j.Name, l.v.Name, t}
 				keep[k] = true
 				if !l.series[k] {
-					events = append(events, seriesEvent{l.j, k, true})
+					events = append(events, seriesEvent(l.j, k, true))
 				}
 			}
 			for k := range l.series {
 				if !keep[k] {
-					events = append(events, seriesEvent{l.j, k, false})
+					events = append(events, seriesEvent(l.j, k, false))
 				}
 			}
 			l.series = keep
@@ -317,13 +316,13 @@ func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips 
 			}
 			return
 		}
-		var skips []skipEvent
+		var skips []event
 		s.mu.Lock()
 		for _, t := range targets {
 			s.start(ctx, l, t, due, &skips)
 		}
 		s.mu.Unlock()
-		s.emitSkips(skips)
+		s.emit(skips)
 	}()
 }
 
@@ -341,21 +340,21 @@ func (l *loop) context(ctx context.Context, deadline time.Time) (context.Context
 // due; then the next starts the moment it has. A previous run still inside
 // its deadline (a step kind not honouring cancellation) means an overlap:
 // skipped and counted. It holds s.mu.
-func (s *Scheduler) start(ctx context.Context, l *loop, target string, due time.Time, skips *[]skipEvent) {
+func (s *Scheduler) start(ctx context.Context, l *loop, target string, due time.Time, skips *[]event) {
 	key := SeriesKey{l.j.Name, l.v.Name, target}
 	if f := s.running[key]; f != nil {
 		if !f.deadline.After(due) && f.next == nil {
 			f.next = &handover{ctx, l, due}
 			return
 		}
-		*skips = append(*skips, skipEvent{l.j, key, SkipOverlap})
+		*skips = append(*skips, skipEvent(l.j, key, SkipOverlap))
 		return
 	}
 	sem := s.sem
 	select {
 	case sem <- struct{}{}:
 	default:
-		*skips = append(*skips, skipEvent{l.j, key, SkipConcurrency})
+		*skips = append(*skips, skipEvent(l.j, key, SkipConcurrency))
 		return
 	}
 	deadline := due.Add(l.j.Timeout)
@@ -368,7 +367,7 @@ func (s *Scheduler) start(ctx context.Context, l *loop, target string, due time.
 		release()
 		res.Scheduled = due
 		<-sem
-		var skips []skipEvent
+		var skips []event
 		s.mu.Lock()
 		next := s.running[key].next
 		delete(s.running, key)
@@ -377,12 +376,12 @@ func (s *Scheduler) start(ctx context.Context, l *loop, target string, due time.
 		case time.Since(next.due) > handoverGrace:
 			// This run went on well past its deadline; the one due
 			// meanwhile overlapped it.
-			skips = append(skips, skipEvent{next.l.j, key, SkipOverlap})
+			skips = append(skips, skipEvent(next.l.j, key, SkipOverlap))
 		default:
 			s.start(next.ctx, next.l, target, next.due, &skips)
 		}
 		s.mu.Unlock()
-		s.emitSkips(skips)
+		s.emit(skips)
 		// A removed journey's loop is cancelled; its last run is not news.
 		if l.ctx.Err() == nil && s.OnResult != nil {
 			s.OnResult(l.j, res)

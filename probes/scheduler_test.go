@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -17,24 +16,16 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/authprobe/authprobe/config"
+	"github.com/authprobe/authprobe/internal/probetest"
 	"github.com/authprobe/authprobe/internal/testdns"
 	"github.com/authprobe/authprobe/probes"
-	_ "github.com/authprobe/authprobe/probes/kinds"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func compile(t *testing.T, yaml string, args ...any) []*probes.Journey {
 	t.Helper()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(yaml, args...)), filepath.Join(t.TempDir(), "authprobe.yaml"))
-	if err != nil {
-		t.Fatalf("config:\n%v", err)
-	}
-	js, err := probes.Compile(cfg)
-	if err != nil {
-		t.Fatalf("compile:\n%v", err)
-	}
+	_, js := probetest.Compile(t, fmt.Sprintf(yaml, args...))
 	return js
 }
 

@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/internal/demo"
-	"github.com/authprobe/authprobe/probes"
-	_ "github.com/authprobe/authprobe/probes/kinds"
+	"github.com/authprobe/authprobe/internal/probetest"
 )
 
 // Each fault switch turns the built-in journeys red with the reason that
@@ -24,14 +22,7 @@ func TestFaultSwitchesFlipTheReasons(t *testing.T) {
 	}
 	srv := httptest.NewServer(realm.Handler())
 	defer srv.Close()
-	cfg, err := config.Parse(demo.Config(srv.URL), "demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	journeys, err := probes.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, journeys := probetest.Compile(t, string(demo.Config(srv.URL)))
 	runAll := func() map[string]string {
 		var mu sync.Mutex
 		got := map[string]string{}

@@ -18,26 +18,18 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/internal/demo"
+	"github.com/authprobe/authprobe/internal/probetest"
 	"github.com/authprobe/authprobe/internal/redact"
 	"github.com/authprobe/authprobe/internal/testdns"
 	"github.com/authprobe/authprobe/probes"
-	_ "github.com/authprobe/authprobe/probes/kinds"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func compile(t *testing.T, yaml string) []*probes.Journey {
 	t.Helper()
-	cfg, err := config.Parse([]byte(yaml), filepath.Join(t.TempDir(), "authprobe.yaml"))
-	if err != nil {
-		t.Fatalf("config:\n%v", err)
-	}
-	js, err := probes.Compile(cfg)
-	if err != nil {
-		t.Fatalf("compile:\n%v", err)
-	}
+	_, js := probetest.Compile(t, yaml)
 	return js
 }
 
@@ -562,19 +554,12 @@ func TestSecretsAreRedactedFromMessages(t *testing.T) {
 	addr := closed.Addr().String()
 	closed.Close()
 	t.Setenv("AUTHPROBE_TEST_TOKEN", "tok-very-secret")
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	cfg, js := probetest.Compile(t, fmt.Sprintf(`
 journeys:
   - name: j
     steps:
       - name: get
-        http: { url: "http://%s/${env:AUTHPROBE_TEST_TOKEN}/x?token=${env:AUTHPROBE_TEST_TOKEN}" }`, addr)), "authprobe.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := probes.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+        http: { url: "http://%s/${env:AUTHPROBE_TEST_TOKEN}/x?token=${env:AUTHPROBE_TEST_TOKEN}" }`, addr))
 	env := &probes.Env{}
 	env.SetRedactor(redact.New(cfg.Secrets...))
 	res := js[0].Execute(context.Background(), env, js[0].Variants[0], "")
@@ -724,18 +709,14 @@ func TestMessagesQuoteTargetsSafely(t *testing.T) {
 	}))
 	defer srv.Close()
 	t.Setenv("AUTHPROBE_TEST_SECRET", secret)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	cfg, js := probetest.Compile(t, fmt.Sprintf(`
 journeys:
   - name: echo
     steps:
       - { name: post, http: { url: "%[1]s/", form: { password: "${env:AUTHPROBE_TEST_SECRET}" } } }
   - name: redirect
     steps:
-      - { name: get, http: { url: "%[1]s/redirect" } }`, srv.URL)), "c.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := probes.Compile(cfg)
+      - { name: get, http: { url: "%[1]s/redirect" } }`, srv.URL))
 	env := &probes.Env{}
 	env.SetRedactor(redact.New(cfg.Secrets...))
 	echo := js[0].Execute(context.Background(), env, js[0].Variants[0], "")
