@@ -348,7 +348,7 @@ func (d *Decoder) MappingPairs(n *yaml.Node, path Path) [][2]*yaml.Node {
 
 type fieldInfo struct {
 	name     string
-	index    int
+	index    []int // reflect.Value.FieldByIndex
 	required bool
 	public   bool
 }
@@ -356,7 +356,9 @@ type fieldInfo struct {
 var fieldCache sync.Map // reflect.Type -> []fieldInfo
 
 // fields lists the YAML fields of a struct type from its `yaml` tags;
-// fields without a tag or tagged "-" are not part of the file format.
+// fields without a tag or tagged "-" are not part of the file format. An
+// embedded struct tagged ",inline" contributes its fields, as settings
+// shared by several step kinds (an identity provider, a client) do.
 func fields(t reflect.Type) []fieldInfo {
 	if f, ok := fieldCache.Load(t); ok {
 		return f.([]fieldInfo)
@@ -369,7 +371,14 @@ func fields(t reflect.Type) []fieldInfo {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
-		out = append(out, fieldInfo{name: name, index: i,
+		if name == "" && strings.Contains(opts, "inline") && sf.Type.Kind() == reflect.Struct {
+			for _, f := range fields(sf.Type) {
+				f.index = append([]int{i}, f.index...)
+				out = append(out, f)
+			}
+			continue
+		}
+		out = append(out, fieldInfo{name: name, index: []int{i},
 			required: strings.Contains(opts, "required"), public: strings.Contains(opts, "public")})
 	}
 	fieldCache.Store(t, out)
@@ -410,7 +419,7 @@ func (d *Decoder) DecodeFields(n *yaml.Node, path Path, out any, extra func(k, v
 		if f.public {
 			d.public++
 		}
-		d.decode(val, path.Field(f.name), v.Field(f.index))
+		d.decode(val, path.Field(f.name), v.FieldByIndex(f.index))
 		if f.public {
 			d.public--
 		}

@@ -48,7 +48,7 @@ besides Go's built-ins (` + "`urlquery`, `printf`, `index`" + `). Top-level keys
 		t := reflect.TypeOf(k.NewSpec()).Elem()
 		writeTable(&b, "steps[]."+k.Name, k.Doc, t)
 		for _, f := range fields(t) {
-			ft := t.Field(f.index).Type
+			ft := t.FieldByIndex(f.index).Type
 			for ft.Kind() == reflect.Pointer {
 				ft = ft.Elem()
 			}
@@ -74,7 +74,7 @@ func writeTable(b *strings.Builder, title, doc string, t reflect.Type) {
 	}
 	b.WriteString("| field | type | description |\n|---|---|---|\n")
 	for _, f := range fields(t) {
-		sf := t.Field(f.index)
+		sf := t.FieldByIndex(f.index)
 		desc := sf.Tag.Get("doc")
 		if f.required {
 			desc = "**Required.** " + desc

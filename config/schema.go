@@ -77,7 +77,7 @@ func structSchema(t reflect.Type) map[string]any {
 	props := map[string]any{}
 	var required []string
 	for _, f := range fields(t) {
-		sf := t.Field(f.index)
+		sf := t.FieldByIndex(f.index)
 		p := schemaOf(sf.Type)
 		if doc := sf.Tag.Get("doc"); doc != "" {
 			p = withDescription(p, doc)

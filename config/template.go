@@ -14,6 +14,8 @@ import (
 	"text/template/parse"
 	"time"
 
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -44,6 +46,30 @@ var TemplateFuncs = template.FuncMap{
 	"upper":     strings.ToUpper,
 	"trim":      strings.TrimSpace,
 	"jsonquote": strconv.Quote,
+	"totp":      TOTP,
+}
+
+// TOTP returns the current RFC 6238 code for a base32 seed or an
+// otpauth://totp/ URI (which may set digits, period and algorithm).
+func TOTP(seed string) (string, error) {
+	opts := totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	secret := seed
+	if strings.HasPrefix(seed, "otpauth://") {
+		key, err := otp.NewKeyFromURL(seed)
+		if err != nil || key.Type() != "totp" {
+			return "", errors.New("totp: the otpauth URI is not a totp key")
+		}
+		secret = key.Secret()
+		opts.Period = uint(key.Period())
+		opts.Digits = key.Digits()
+		opts.Algorithm = key.Algorithm()
+	}
+	secret = strings.ToUpper(strings.ReplaceAll(secret, " ", ""))
+	code, err := totp.GenerateCodeCustom(secret, time.Now(), opts)
+	if err != nil {
+		return "", errors.New("totp: the seed is not base32")
+	}
+	return code, nil
 }
 
 // Tamper returns a copy of a token that must no longer verify: for a JWT one

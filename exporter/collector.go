@@ -32,6 +32,15 @@ var (
 		append(seriesLabels, "cause"), nil)
 	tlsExpiryDesc = prometheus.NewDesc("authprobe_tls_cert_expiry_timestamp_seconds",
 		"Earliest expiry of the certificates a step's server presented, as a Unix timestamp.", append(seriesLabels, "step"), nil)
+	tokenExpiryDesc = prometheus.NewDesc("authprobe_token_expiry_timestamp_seconds",
+		"The exp of the token a jwt step validated, as a Unix timestamp.", append(seriesLabels, "step"), nil)
+	jwksKeysDesc = prometheus.NewDesc("authprobe_jwks_keys",
+		"Keys in the key set a jwt step fetched.", append(seriesLabels, "step"), nil)
+	jwksChangeDesc = prometheus.NewDesc("authprobe_jwks_last_change_timestamp_seconds",
+		"When the key set a jwt step fetched last changed (first seen counts), as a Unix timestamp.", append(seriesLabels, "step"), nil)
+	jwksInfoDesc = prometheus.NewDesc("authprobe_jwks_info",
+		"The fingerprint of the key set a jwt step fetched, per target: differing fingerprints across replicas are key drift.",
+		append(seriesLabels, "step", "fingerprint"), nil)
 	objectiveDesc = prometheus.NewDesc("authprobe_journey_slo_objective_ratio",
 		"The journey's objective as a ratio (0.995 for 99.5%).", []string{"journey", "location"}, nil)
 	intervalDesc = prometheus.NewDesc("authprobe_journey_interval_seconds",
@@ -112,7 +121,8 @@ func (m *sample) Write(out *dto.Metric) error {
 type collector struct{ r *Recorder }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{runsDesc, successDesc, lastRunDesc, lastSuccessDesc, skippedDesc, tlsExpiryDesc, objectiveDesc, intervalDesc} {
+	for _, d := range []*prometheus.Desc{runsDesc, successDesc, lastRunDesc, lastSuccessDesc, skippedDesc, tlsExpiryDesc,
+		tokenExpiryDesc, jwksKeysDesc, jwksChangeDesc, jwksInfoDesc, objectiveDesc, intervalDesc} {
 		ch <- d
 	}
 }
@@ -156,9 +166,19 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		if s.lastOK != 0 {
 			ch <- &sample{desc: lastSuccessDesc, value: s.lastOK, labels: base[:]}
 		}
-		for step, v := range s.certExpiry {
-			ch <- &sample{desc: tlsExpiryDesc, value: v,
-				labels: []*dto.LabelPair{base[0], base[1], labelPair("step", step), base[2], base[3]}}
+		for _, g := range s.steps {
+			l := []*dto.LabelPair{base[0], base[1], g.stepPair, base[2], base[3]}
+			for _, v := range []struct {
+				desc  *prometheus.Desc
+				value float64
+			}{{tlsExpiryDesc, g.certExpiry}, {tokenExpiryDesc, g.tokenExpiry}, {jwksKeysDesc, g.jwksKeys}, {jwksChangeDesc, g.changed}} {
+				if v.value != 0 {
+					ch <- &sample{desc: v.desc, value: v.value, labels: l}
+				}
+			}
+			if g.fingerprint != "" {
+				ch <- &sample{desc: jwksInfoDesc, value: 1, labels: []*dto.LabelPair{g.fpPair, base[0], base[1], g.stepPair, base[2], base[3]}}
+			}
 		}
 	}
 }

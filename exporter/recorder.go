@@ -177,7 +177,7 @@ func (r *Recorder) dropRemovedSteps(s *seriesState, cur *probes.Journey) {
 	for _, st := range s.journey.Steps {
 		if !keep[st.Name] {
 			r.stepDuration.DeletePartialMatch(prometheus.Labels{"journey": s.key.Journey, "variant": s.key.Variant, "target": s.key.Target, "step": st.Name})
-			delete(s.certExpiry, st.Name)
+			delete(s.steps, st.Name)
 		}
 	}
 }
@@ -279,7 +279,7 @@ type seriesState struct {
 	success    bool
 	lastRun    float64
 	lastOK     float64
-	certExpiry map[string]float64 // by step
+	steps      map[string]*stepGauges
 
 	strip       [historyLen]stripEntry
 	n           int // runs recorded, total
@@ -337,12 +337,7 @@ func (s *seriesState) add(res probes.Result) {
 	s.runs[idx]++
 	s.ran, s.success, s.lastRun = true, res.Outcome == probes.OutcomeSuccess, end
 	for _, g := range res.Gauges {
-		if g.Name == probes.GaugeTLSCertExpiry {
-			if s.certExpiry == nil {
-				s.certExpiry = map[string]float64{}
-			}
-			s.certExpiry[g.Step] = g.Value
-		}
+		s.gauge(g, end)
 	}
 	s.strip[s.n%historyLen] = stripEntry{start: res.Start.UnixNano(), duration: float32(res.Duration.Seconds()),
 		outcome: outcomeIndex(res.Outcome), reason: uint8(idx), failedStep: res.FailedStep}
@@ -354,6 +349,42 @@ func (s *seriesState) add(res probes.Result) {
 	} else {
 		s.lastFailure = &r
 		s.failures++
+	}
+}
+
+// stepGauges are the last values a step observed; 0 means not observed.
+type stepGauges struct {
+	stepPair    *dto.LabelPair
+	certExpiry  float64
+	tokenExpiry float64
+	jwksKeys    float64
+	fingerprint string
+	fpPair      *dto.LabelPair
+	// changed is when the key set's fingerprint last changed; the first
+	// fingerprint seen counts as a change at that time.
+	changed float64
+}
+
+func (s *seriesState) gauge(g probes.StepGauge, at float64) {
+	if s.steps == nil {
+		s.steps = map[string]*stepGauges{}
+	}
+	sg := s.steps[g.Step]
+	if sg == nil {
+		sg = &stepGauges{stepPair: labelPair("step", g.Step)}
+		s.steps[g.Step] = sg
+	}
+	switch g.Name {
+	case probes.GaugeTLSCertExpiry:
+		sg.certExpiry = g.Value
+	case probes.GaugeTokenExpiry:
+		sg.tokenExpiry = g.Value
+	case probes.GaugeJWKSKeys:
+		sg.jwksKeys = g.Value
+	case probes.GaugeJWKSFingerprint:
+		if g.Label != sg.fingerprint {
+			sg.fingerprint, sg.fpPair, sg.changed = g.Label, labelPair("fingerprint", g.Label), at
+		}
 	}
 }
 

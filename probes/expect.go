@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/authprobe/authprobe/config"
+	"github.com/authprobe/authprobe/internal/htmlx"
 )
 
 // defaultRejected are the statuses that count as a refusal in a fail-closed
@@ -183,9 +184,11 @@ func numEqual(got any, want float64) bool {
 	return err == nil && f == want
 }
 
-// excerpt returns the start of a textual body on one line: the first thing
+// Excerpt returns the start of a textual body on one line: the first thing
 // an engineer wants to see when a login returns 500 is what it said. The
 // body is redacted before it is cut, so a secret cannot survive in part.
+func (run *Run) Excerpt(resp *Response) string { return excerpt(run, resp) }
+
 func excerpt(run *Run, resp *Response) string {
 	ct := resp.Header.Get("Content-Type")
 	if len(resp.Body) == 0 || !(strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") || ct == "") || !utf8.Valid(resp.Body) {
@@ -197,7 +200,7 @@ func excerpt(run *Run, resp *Response) string {
 		if err != nil {
 			return ""
 		}
-		text = visibleText(doc)
+		text = htmlx.VisibleText(doc)
 	}
 	return truncateValue(run, strings.Join(strings.Fields(run.Redact(text)), " "))
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/html/atom"
 
 	"github.com/authprobe/authprobe/config"
+	"github.com/authprobe/authprobe/internal/htmlx"
 )
 
 // extract takes one variable's value out of a step's response.
@@ -71,12 +72,12 @@ func extract(run *Run, resp *Response, ex config.Extract) (string, error) {
 			return "", fmt.Errorf("css %q matches no element", ex.CSS.Src)
 		}
 		if ex.Attr != "" {
-			if v, ok := attr(n, ex.Attr); ok {
+			if v, ok := htmlx.Attr(n, ex.Attr); ok {
 				return v, nil
 			}
 			return "", fmt.Errorf("the element matching %q has no attribute %s", ex.CSS.Src, ex.Attr)
 		}
-		return strings.TrimSpace(text(n)), nil
+		return strings.TrimSpace(htmlx.Text(n)), nil
 	case ex.FormField != "":
 		doc, err := resp.HTML()
 		if err != nil {
@@ -90,106 +91,13 @@ func extract(run *Run, resp *Response, ex config.Extract) (string, error) {
 	return "", errors.New("no source")
 }
 
-func attr(n *html.Node, name string) (string, bool) {
-	for _, a := range n.Attr {
-		if a.Key == name {
-			return a.Val, true
-		}
-	}
-	return "", false
-}
-
-func text(n *html.Node) string {
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return b.String()
-}
-
-// visibleText is the text of a page as a reader sees it, without scripts
-// and styles.
-func visibleText(doc *html.Node) string {
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && (n.DataAtom == atom.Script || n.DataAtom == atom.Style || n.DataAtom == atom.Title) {
-			return
-		}
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-			b.WriteByte(' ')
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(doc)
-	return b.String()
-}
-
 // formField finds the value of the first input, select or textarea named
 // name, in document order, as a browser would submit it.
 func formField(doc *html.Node, name string) (string, bool) {
-	var found *html.Node
-	var walk func(*html.Node) bool
-	walk = func(n *html.Node) bool {
-		if n.Type == html.ElementNode && (n.DataAtom == atom.Input || n.DataAtom == atom.Textarea || n.DataAtom == atom.Select) {
-			if v, _ := attr(n, "name"); v == name {
-				found = n
-				return true
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			if walk(c) {
-				return true
-			}
-		}
-		return false
-	}
-	if !walk(doc) {
-		return "", false
-	}
-	switch found.DataAtom {
-	case atom.Textarea:
-		return text(found), true
-	case atom.Select:
-		return selectedOption(found), true
-	}
-	v, _ := attr(found, "value")
-	return v, true
-}
-
-func selectedOption(sel *html.Node) string {
-	first, chosen := "", ""
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.DataAtom == atom.Option {
-			v, ok := attr(n, "value")
-			if !ok {
-				v = strings.TrimSpace(text(n))
-			}
-			if first == "" {
-				first = v
-			}
-			if _, sel := attr(n, "selected"); sel && chosen == "" {
-				chosen = v
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
+	for _, n := range htmlx.FindAll(doc, atom.Input, atom.Textarea, atom.Select) {
+		if v, _ := htmlx.Attr(n, "name"); v == name {
+			return htmlx.FieldValue(n), true
 		}
 	}
-	walk(sel)
-	if chosen != "" {
-		return chosen
-	}
-	return first
+	return "", false
 }

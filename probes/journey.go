@@ -229,11 +229,14 @@ func templatesIn(spec any, path config.Path) []templateRef {
 		case reflect.Struct:
 			for i := range v.NumField() {
 				f := v.Type().Field(i)
-				name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-				if name == "" || name == "-" || !f.IsExported() {
-					continue
+				name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+				switch {
+				case !f.IsExported() || name == "-":
+				case name == "" && strings.Contains(opts, "inline"):
+					walk(v.Field(i), p)
+				case name != "":
+					walk(v.Field(i), p.Field(name))
 				}
-				walk(v.Field(i), p.Field(name))
 			}
 		case reflect.Slice:
 			for i := range v.Len() {
@@ -316,8 +319,13 @@ func (s *CompiledStep) run(ctx context.Context, run *Run) (StepResult, []StepGau
 		})
 		if resp != nil {
 			sr.Status = resp.Status
+			gauges = gauges[:0]
 			if !resp.CertExpiry.IsZero() {
-				gauges = []StepGauge{{Step: s.Name, Name: GaugeTLSCertExpiry, Value: float64(resp.CertExpiry.Unix())}}
+				gauges = append(gauges, StepGauge{Step: s.Name, Name: GaugeTLSCertExpiry, Value: float64(resp.CertExpiry.Unix())})
+			}
+			for _, g := range resp.Gauges {
+				g.Step = s.Name
+				gauges = append(gauges, g)
 			}
 		}
 		sr.Reason = Classify(err)

@@ -45,16 +45,21 @@ type StepResult struct {
 }
 
 // StepGauge is a point-in-time value a step observed that is exported as a
-// gauge: a certificate's or a token's expiry.
+// gauge: a certificate's or a token's expiry, a key set's size.
 type StepGauge struct {
 	Step  string
-	Name  string // e.g. "tls_cert_expiry"
+	Name  string // one of the Gauge constants
 	Value float64
+	// Label is the value of an info gauge, such as a key set's fingerprint.
+	Label string
 }
 
 // Gauge names steps report.
 const (
-	GaugeTLSCertExpiry = "tls_cert_expiry"
+	GaugeTLSCertExpiry   = "tls_cert_expiry"
+	GaugeTokenExpiry     = "token_expiry"
+	GaugeJWKSKeys        = "jwks_keys"
+	GaugeJWKSFingerprint = "jwks_fingerprint"
 )
 
 // maxMessage bounds messages kept in memory and shown; a hostile target can

@@ -72,6 +72,12 @@ type Run struct {
 
 	mu         sync.Mutex
 	transports map[*tls.Config]*http.Transport
+	memo       map[string]memoEntry
+}
+
+type memoEntry struct {
+	v   any
+	err error
 }
 
 func newRun(env *Env, j *Journey, variant *Variant, target string) *Run {
@@ -169,6 +175,27 @@ func (r *Run) Transport(tlsConfig *tls.Config) *http.Transport {
 	}
 	r.transports[tlsConfig] = t
 	return t
+}
+
+// Memo returns what f returned the first time the run asked for key, so
+// that steps of one run share what the run fetched once — a discovery
+// document, a key set — as a user's browser would, while every run fetches
+// anew and so sees changes.
+func (r *Run) Memo(key string, f func() (any, error)) (any, error) {
+	r.mu.Lock()
+	e, ok := r.memo[key]
+	r.mu.Unlock()
+	if ok {
+		return e.v, e.err
+	}
+	v, err := f()
+	r.mu.Lock()
+	if r.memo == nil {
+		r.memo = map[string]memoEntry{}
+	}
+	r.memo[key] = memoEntry{v, err}
+	r.mu.Unlock()
+	return v, err
 }
 
 // close releases the run's connections.

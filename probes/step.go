@@ -103,6 +103,9 @@ type Response struct {
 	// CertExpiry is the earliest expiry of the certificates the server
 	// presented; zero without TLS.
 	CertExpiry time.Time
+	// Gauges are other values the step observed for export (a token's
+	// expiry, a key set's size); the engine adds the step's name.
+	Gauges []StepGauge
 
 	jsonOnce sync.Once
 	jsonDoc  any

@@ -27,3 +27,17 @@ func Compile(t testing.TB, yaml string) (*config.Config, []*probes.Journey) {
 	}
 	return cfg, journeys
 }
+
+// Errors loads and compiles a config that should be invalid and returns
+// its errors as text, "" if it is valid.
+func Errors(t testing.TB, yaml string) string {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), filepath.Join(t.TempDir(), "authprobe.yaml"))
+	if err == nil {
+		_, err = probes.Compile(cfg)
+	}
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

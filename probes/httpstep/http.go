@@ -6,8 +6,6 @@ package httpstep
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +14,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -62,21 +58,13 @@ type Spec struct {
 	BasicAuth    *BasicAuth                 `yaml:"basic_auth" doc:"HTTP basic authentication."`
 	Redirects    Redirects                  `yaml:"redirects" doc:"none (default): the response is the 3xx itself; follow: up to 10 redirects; or the most to follow, e.g. 5."`
 	MaxBodyBytes config.ByteSize            `yaml:"max_body_bytes" doc:"Larger bodies fail with reason body_too_large. Default 2MiB."`
-	TLS          *TLS                       `yaml:"tls" doc:"TLS settings for this request."`
-
-	tlsConfig *tls.Config
+	TLS          *config.TLS                `yaml:"tls" doc:"TLS settings for this request."`
 }
 
 // BasicAuth is HTTP basic authentication.
 type BasicAuth struct {
 	Username config.Template `yaml:"username,required" doc:"User name."`
 	Password config.Template `yaml:"password,required" doc:"Password; use ${env:...} or ${file:...}."`
-}
-
-// TLS holds the TLS settings of a request.
-type TLS struct {
-	CAFile             string `yaml:"ca_file" doc:"PEM file of CA certificates to trust instead of the system's; relative to the config file."`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" doc:"Do not verify the server's certificate. Certificate problems will not be detected."`
 }
 
 // Redirects is the redirect policy: follow none, or up to Max.
@@ -164,27 +152,6 @@ func (s *Spec) Check(c *config.Check) {
 	if s.MaxBodyBytes == 0 {
 		s.MaxBodyBytes = DefaultMaxBody
 	}
-	if s.TLS != nil {
-		cfg := &tls.Config{InsecureSkipVerify: s.TLS.InsecureSkipVerify}
-		if s.TLS.CAFile != "" {
-			path := s.TLS.CAFile
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(c.Dir(), path)
-			}
-			pem, err := os.ReadFile(path)
-			if err != nil {
-				c.Errorf("tls.ca_file", "cannot be read: %v", errors.Unwrap(err))
-			} else {
-				c.Depend(pem)
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(pem) {
-					c.Errorf("tls.ca_file", "%s holds no PEM certificate", path)
-				}
-				cfg.RootCAs = pool
-			}
-		}
-		s.tlsConfig = cfg
-	}
 }
 
 // checkURL says what is wrong with a URL without quoting it, so callers
@@ -226,7 +193,7 @@ func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error)
 	if err != nil {
 		return nil, err
 	}
-	rec := &recorder{next: run.Transport(s.tlsConfig)}
+	rec := &recorder{next: run.Transport(s.TLS.Config())}
 	visits := map[string]int{req.URL.String(): 1}
 	client := &http.Client{
 		Transport: rec,

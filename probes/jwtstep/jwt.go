@@ -1,0 +1,310 @@
+// Package jwtstep is the jwt step kind: it validates a token the way a
+// careful relying party does, in an order that makes the first failure the
+// cause — parse, algorithm, key id, signature, then claims — so the page
+// says unknown_kid when keys were rotated on one side, and not "invalid
+// token". The key set is fetched during the run (per target under fan-out)
+// and never from the token's own jku or x5u.
+package jwtstep
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/authprobe/authprobe/config"
+	"github.com/authprobe/authprobe/probes"
+	"github.com/authprobe/authprobe/probes/oidc"
+)
+
+func init() {
+	probes.Register(probes.Kind{
+		Name:    "jwt",
+		Doc:     "Validates a JWT against the issuer's key set: algorithm, kid, signature, iss, aud, exp, nbf, iat, claims, nonce.",
+		NewSpec: func() any { return new(Spec) },
+		Build:   func(spec any) (probes.Step, error) { return step{spec.(*Spec)}, nil },
+		Reasons: append(slices.Clone(probes.NetworkReasons), probes.ReasonDiscovery, probes.ReasonJWKSFetch,
+			probes.ReasonUnknownKID, probes.ReasonBadSignature, probes.ReasonAlgNotAllowed, probes.ReasonExpired,
+			probes.ReasonNotYetValid, probes.ReasonIATFuture, probes.ReasonIssuerMismatch, probes.ReasonAudienceMismatch,
+			probes.ReasonMissingClaim, probes.ReasonNonceMismatch, probes.ReasonTokenResponse, probes.ReasonBodyTooLarge),
+	})
+}
+
+// asymmetric are the algorithms a public key set can verify. HMAC and none
+// are never accepted: with public keys, HS256 is the key-confusion attack.
+var asymmetric = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// DefaultLeeway absorbs small clock differences between prober and issuer.
+const DefaultLeeway = 30 * time.Second
+
+// Spec is the jwt step's settings.
+type Spec struct {
+	Token          config.Template   `yaml:"token,required" doc:"The token, e.g. {{ .access_token }} or {{ .id_token }}."`
+	Issuer         string            `yaml:"issuer" doc:"The expected iss, exactly; the key set is discovered from it unless jwks_url is given."`
+	JWKSURL        config.Template   `yaml:"jwks_url" doc:"The key set's URL, instead of discovery."`
+	TLS            *config.TLS       `yaml:"tls" doc:"TLS settings for fetching discovery and the key set."`
+	Audience       config.StringList `yaml:"audience" doc:"The aud must contain one of these."`
+	Algorithms     []string          `yaml:"algorithms" doc:"Allowed signing algorithms. Default: every asymmetric one (RS*, PS*, ES*, EdDSA); none and HS* are never allowed."`
+	Type           string            `yaml:"type" doc:"The expected typ header, e.g. at+jwt for RFC 9068 access tokens."`
+	Leeway         *config.Duration  `yaml:"leeway" doc:"Allowed clock difference for exp, nbf and iat. Default 30s."`
+	RequiredClaims []string          `yaml:"required_claims" doc:"Claims that must be present (reason missing_claim); check their values with expect.json on the claims."`
+	Nonce          config.Template   `yaml:"nonce" doc:"For ID tokens: the nonce it must carry, e.g. {{ .nonce }} from the oauth2 step."`
+	MinRemaining   config.Duration   `yaml:"min_remaining" doc:"The token must stay valid at least this long (reason assertion)."`
+}
+
+// Check validates the settings.
+func (s *Spec) Check(c *config.Check) {
+	if s.Issuer == "" && s.JWKSURL.IsZero() {
+		c.Errorf("", "needs issuer (to discover the key set and check iss) or jwks_url")
+	}
+	for i, a := range s.Algorithms {
+		switch {
+		case a == "none" || strings.HasPrefix(strings.ToUpper(a), "HS"):
+			c.Errorf(fmt.Sprintf("algorithms[%d]", i), "%s is never accepted: authprobe verifies with public keys, and HMAC or none with them is an attack", a)
+		case !slices.Contains(asymmetric, a):
+			c.Errorf(fmt.Sprintf("algorithms[%d]", i), "%q is not a signing algorithm authprobe knows; use %s", a, strings.Join(asymmetric, ", "))
+		}
+	}
+	if len(s.Algorithms) == 0 {
+		s.Algorithms = asymmetric
+	}
+	if s.Leeway == nil {
+		l := config.Duration(DefaultLeeway)
+		s.Leeway = &l
+	}
+}
+
+type step struct{ *Spec }
+
+// header is the part of a JOSE header the checks read.
+type header struct {
+	Alg  string          `json:"alg"`
+	Kid  string          `json:"kid"`
+	Typ  string          `json:"typ"`
+	Crit json.RawMessage `json:"crit"`
+}
+
+// Do validates the token; the response's body is its claims, for expect.json.
+func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error) {
+	raw, err := run.Render(s.Token)
+	if err != nil {
+		return nil, err
+	}
+	raw = strings.TrimSpace(raw)
+	parts := strings.Split(raw, ".")
+	switch {
+	case len(parts) == 5:
+		return nil, probes.Failf(probes.ReasonTokenResponse, "the token is encrypted (JWE); authprobe validates signed tokens")
+	case len(parts) != 3:
+		return nil, probes.Failf(probes.ReasonTokenResponse, "the token is not a JWT: it has %d parts, not 3", len(parts))
+	}
+	var h header
+	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err == nil {
+		err = json.Unmarshal(hb, &h)
+	}
+	if err != nil {
+		return nil, probes.Failf(probes.ReasonTokenResponse, "the token's header is not base64url JSON")
+	}
+
+	// Algorithm first: a forged token must not reach key lookup.
+	switch {
+	case strings.EqualFold(h.Alg, "none"):
+		return nil, probes.Failf(probes.ReasonAlgNotAllowed, "alg none: the token is unsigned")
+	case strings.HasPrefix(strings.ToUpper(h.Alg), "HS"):
+		return nil, probes.Failf(probes.ReasonAlgNotAllowed, "alg %s is HMAC; with a public key set that is the key-confusion attack", h.Alg)
+	case !slices.Contains(s.Algorithms, h.Alg):
+		return nil, probes.Failf(probes.ReasonAlgNotAllowed, "alg %q is not allowed (%s)", h.Alg, strings.Join(s.Algorithms, ", "))
+	}
+	if len(h.Crit) > 0 {
+		return nil, probes.Failf(probes.ReasonTokenResponse, "the token has critical header extensions (crit) authprobe does not understand")
+	}
+	if s.Type != "" && !strings.EqualFold(h.Typ, s.Type) {
+		return nil, probes.Failf(probes.ReasonAssertion, "typ is %q, want %q", h.Typ, s.Type)
+	}
+
+	keys, err := s.keySet(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	gauges := []probes.StepGauge{
+		{Name: probes.GaugeJWKSKeys, Value: float64(len(keys.Keys))},
+		{Name: probes.GaugeJWKSFingerprint, Value: 1, Label: keys.Fingerprint},
+	}
+	candidates := keys.Key(h.Kid)
+	if h.Kid == "" {
+		for _, k := range keys.Keys {
+			if k.Algorithm == "" || k.Algorithm == h.Alg {
+				candidates = append(candidates, k)
+			}
+		}
+	}
+	if len(candidates) == 0 {
+		if h.Kid == "" {
+			return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonUnknownKID, "the token has no kid and no key in the set fits %s", h.Alg)
+		}
+		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonUnknownKID, "kid %q is not in the key set at %s (kids: %s)", h.Kid, probes.ShortURL(keys.URL), keys.KIDs())
+	}
+
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(h.Alg)})
+	if err != nil {
+		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonTokenResponse, "the token cannot be parsed: %v", err)
+	}
+	var payload json.RawMessage
+	var verr error
+	for _, k := range candidates {
+		if verr = tok.Claims(k.Key, &payload); verr == nil {
+			break
+		}
+	}
+	if verr != nil {
+		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonBadSignature, "the signature does not verify with key %q: %v", h.Kid, verr)
+	}
+
+	var claims map[string]any
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(&claims); err != nil {
+		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonTokenResponse, "the claims are not a JSON object")
+	}
+	resp := &probes.Response{Body: payload, Header: map[string][]string{"Content-Type": {"application/json"}}, Gauges: gauges}
+	if err := s.checkClaims(run, claims, resp); err != nil {
+		return resp, err
+	}
+	return resp, nil
+}
+
+func (s step) keySet(ctx context.Context, run *probes.Run) (*oidc.KeySet, error) {
+	var u string
+	var err error
+	if !s.JWKSURL.IsZero() {
+		u, err = run.Render(s.JWKSURL)
+	} else {
+		p := oidc.Provider{Issuer: s.Issuer, TLS: s.TLS}
+		u, err = p.URL(ctx, run, oidc.JWKSEndpoint)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return oidc.FetchKeys(ctx, run, s.TLS, u)
+}
+
+// checkClaims checks iss, aud, exp, nbf, iat, required claims, nonce and
+// remaining lifetime, in that order.
+func (s step) checkClaims(run *probes.Run, claims map[string]any, resp *probes.Response) error {
+	now := time.Now()
+	leeway := s.Leeway.D()
+	if s.Issuer != "" {
+		iss, _ := claims["iss"].(string)
+		if iss != s.Issuer {
+			return probes.Failf(probes.ReasonIssuerMismatch, "iss is %q, want %q", truncate(iss), s.Issuer)
+		}
+	}
+	if len(s.Audience) > 0 {
+		aud := audiences(claims["aud"])
+		if !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(s.Audience, a) }) {
+			return probes.Failf(probes.ReasonAudienceMismatch, "aud is %s, want one of %s", quoteList(aud), quoteList(s.Audience))
+		}
+	}
+	exp, ok, err := numericDate(claims, "exp")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return probes.Failf(probes.ReasonMissingClaim, "the token has no exp: it would never expire")
+	}
+	resp.Gauges = append(resp.Gauges, probes.StepGauge{Name: probes.GaugeTokenExpiry, Value: float64(exp.Unix())})
+	if now.Add(-leeway).After(exp) {
+		return probes.Failf(probes.ReasonExpired, "the token expired at %s, %s ago (leeway %s)", exp.UTC().Format(time.RFC3339), now.Sub(exp).Round(time.Second), leeway)
+	}
+	if nbf, ok, err := numericDate(claims, "nbf"); err != nil {
+		return err
+	} else if ok && now.Add(leeway).Before(nbf) {
+		return probes.Failf(probes.ReasonNotYetValid, "the token is not valid before %s, %s from now (leeway %s)", nbf.UTC().Format(time.RFC3339), nbf.Sub(now).Round(time.Second), leeway)
+	}
+	if iat, ok, err := numericDate(claims, "iat"); err != nil {
+		return err
+	} else if ok && now.Add(leeway).Before(iat) {
+		return probes.Failf(probes.ReasonIATFuture, "the token was issued %s in the future (leeway %s): the issuer's clock or authprobe's is off", iat.Sub(now).Round(time.Second), leeway)
+	}
+	for _, c := range s.RequiredClaims {
+		if _, ok := claims[c]; !ok {
+			return probes.Failf(probes.ReasonMissingClaim, "the token has no %s claim", c)
+		}
+	}
+	if !s.Nonce.IsZero() {
+		want, err := run.Render(s.Nonce)
+		if err != nil {
+			return err
+		}
+		got, ok := claims["nonce"].(string)
+		switch {
+		case !ok:
+			return probes.Failf(probes.ReasonNonceMismatch, "the token has no nonce; the one sent was %q", want)
+		case got != want:
+			return probes.Failf(probes.ReasonNonceMismatch, "the nonce is %q, not the %q sent", truncate(got), want)
+		}
+	}
+	if s.MinRemaining > 0 && exp.Sub(now) < s.MinRemaining.D() {
+		return probes.Failf(probes.ReasonAssertion, "the token expires in %s, less than min_remaining %s", exp.Sub(now).Round(time.Second), s.MinRemaining)
+	}
+	return nil
+}
+
+// numericDate reads a NumericDate claim (RFC 7519 §2): seconds since the
+// epoch, possibly fractional.
+func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
+	v, ok := claims[name]
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	n, isNum := v.(json.Number)
+	f, err := n.Float64()
+	if !isNum || err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return time.Time{}, false, probes.Failf(probes.ReasonTokenResponse, "the %s claim is not a number of seconds", name)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
+}
+
+func audiences(v any) []string {
+	switch a := v.(type) {
+	case string:
+		return []string{a}
+	case []any:
+		var out []string
+		for _, x := range a {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func quoteList(l []string) string {
+	if len(l) == 0 {
+		return "absent"
+	}
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = fmt.Sprintf("%q", truncate(s))
+	}
+	return strings.Join(q, ", ")
+}
+
+func truncate(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
+}
