@@ -5,7 +5,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build demo test bench generate lint check-generated
+.PHONY: all build demo test bench generate lint
 
 all: build
 
@@ -18,8 +18,14 @@ demo: build
 
 # Everything CI checks: formatting, vet, generated files, and all tests
 # (examples are checked by config's tests the way `authprobe check` does).
-test: lint
+# The integration tests run the real identity provider (npm oidc-provider,
+# pinned by test/idp/package-lock.json).
+test: lint test/idp/node_modules/.installed
 	$(GO) test -race -count=1 ./...
+
+test/idp/node_modules/.installed: test/idp/package.json test/idp/package-lock.json
+	npm ci --prefix test/idp --no-audit --no-fund --loglevel=error
+	touch $@
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

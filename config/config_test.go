@@ -72,7 +72,7 @@ testdata/invalid-names.yaml:6: journeys[0].variants[0].vars.user-name: "user-nam
 testdata/invalid-slo.yaml:5: journeys[0].slo.objective: 150 is not a percentage between 0 and 100 (exclusive); write 99.5 for 99.5%
 testdata/invalid-slo.yaml:6: journeys[0].interval: 100ms is too short; the minimum is 1s`,
 		"invalid-template.yaml": `testdata/invalid-template.yaml:6: journeys[0].steps[0].http.url: is not a valid template: unclosed action
-testdata/invalid-template.yaml:7: journeys[0].steps[0].http.headers.X-Secret: ${env:HOME} is inside {{ }}; write references outside template actions
+testdata/invalid-template.yaml:7: journeys[0].steps[0].http.headers.X-Secret: ${env:HOME} is inside {{ }} but not a whole quoted argument; write {{ f "${env:HOME}" }}, or set it in vars
 testdata/invalid-template.yaml:7: journeys[0].steps[0].http.headers.X-Ref: ${vault:thing} is not a reference authprobe knows; use ${env:NAME} or ${file:PATH} (write $${ for a literal ${)`,
 		"invalid-body.yaml": `testdata/invalid-body.yaml:10: journeys[0].steps[0].http.redirects: "sometimes" is not a redirect policy; write none, follow (up to 10) or the most to follow, 0 to 100
 testdata/invalid-body.yaml:11: journeys[0].steps[0].http.max_body_bytes: "2TB" is not a size; write bytes or a number with a unit, like 512KiB or 2MiB
@@ -358,5 +358,27 @@ func TestTOTP(t *testing.T) {
 	}
 	if _, err := config.TOTP("not base32!"); err == nil {
 		t.Error("a bad seed must be an error")
+	}
+}
+
+// A reference may be a whole string argument of a helper; its value stays
+// a value even when it looks like template code.
+func TestReferenceAsArgument(t *testing.T) {
+	t.Setenv("AUTHPROBE_TEST_SEED", `JBSWY3DPEHPK3PXP" }}{{ .x`)
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	writeFile(t, path, `
+journeys:
+  - name: j
+    steps:
+      - name: s
+        http: { url: "https://x.example/", headers: { X-Len: '{{ len "${env:AUTHPROBE_TEST_SEED}" }}' } }
+`)
+	cfg, err := load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cfg.Journeys[0].Steps[0].Spec.(*httpstep.Spec).Headers["X-Len"].Execute(nil)
+	if err != nil || got != "25" {
+		t.Errorf("got %q, %v; want the length of the seed, 25", got, err)
 	}
 }

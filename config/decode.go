@@ -311,38 +311,44 @@ func resolveNode(n *yaml.Node) *yaml.Node {
 }
 
 // MappingPairs returns the key and value nodes of a mapping, with YAML merge
-// keys (<<: *anchor) expanded, reporting duplicate keys.
+// keys (<<: *anchor) expanded as YAML defines them: keys written in the
+// mapping win over merged ones, and earlier merges over later ones. A key
+// written twice is an error.
 func (d *Decoder) MappingPairs(n *yaml.Node, path Path) [][2]*yaml.Node {
 	var pairs [][2]*yaml.Node
 	seen := map[string]bool{}
-	var walk func(m *yaml.Node, merged bool)
-	walk = func(m *yaml.Node, merged bool) {
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			k, val := m.Content[i], resolveNode(m.Content[i+1])
-			if k.Tag == "!!merge" {
-				switch val.Kind {
-				case yaml.MappingNode:
-					walk(val, true)
-				case yaml.SequenceNode:
-					for _, s := range val.Content {
-						if s = resolveNode(s); s.Kind == yaml.MappingNode {
-							walk(s, true)
-						}
-					}
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], resolveNode(n.Content[i+1])
+		if k.Tag == "!!merge" {
+			if val.Kind == yaml.SequenceNode {
+				for _, m := range val.Content {
+					merges = append(merges, resolveNode(m))
 				}
-				continue
+			} else {
+				merges = append(merges, val)
 			}
-			if seen[k.Value] {
-				if !merged {
-					d.Errorf(k, path.Key(k.Value), "is given more than once")
-				}
-				continue
+			continue
+		}
+		if seen[k.Value] {
+			d.Errorf(k, path.Key(k.Value), "is given more than once")
+			continue
+		}
+		seen[k.Value] = true
+		pairs = append(pairs, [2]*yaml.Node{k, val})
+	}
+	for _, m := range merges {
+		if m.Kind != yaml.MappingNode {
+			d.Errorf(m, path, "<< must merge a mapping (an anchor like *defaults), not %s", describe(m))
+			continue
+		}
+		for _, kv := range d.MappingPairs(m, path) {
+			if !seen[kv[0].Value] {
+				seen[kv[0].Value] = true
+				pairs = append(pairs, kv)
 			}
-			seen[k.Value] = true
-			pairs = append(pairs, [2]*yaml.Node{k, val})
 		}
 	}
-	walk(n, false)
 	return pairs
 }
 

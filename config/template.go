@@ -149,12 +149,19 @@ func (t *Template) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 		d.Errorf(n, path, "%v", err)
 		return
 	}
+	// A reference inside an action must be a whole string argument, as in
+	// {{ totp "${env:SEED}" }}: it becomes that string. Anywhere else in an
+	// action it would have to become code, which a value never may.
 	actions := actionSpans(raw)
-	for _, r := range refs {
+	inAction := make([]bool, len(refs))
+	for i, r := range refs {
 		for _, a := range actions {
 			if r.start > a[0] && r.start < a[1] {
-				d.Errorf(n, path, "${%s:%s} is inside {{ }}; write references outside template actions", r.kind, r.name)
-				return
+				if raw[r.start-1] != '"' || r.end >= len(raw) || raw[r.end] != '"' {
+					d.Errorf(n, path, `${%s:%s} is inside {{ }} but not a whole quoted argument; write {{ f "${%[1]s:%[2]s}" }}, or set it in vars`, r.kind, r.name)
+					return
+				}
+				inAction[i] = true
 			}
 		}
 	}
@@ -162,7 +169,7 @@ func (t *Template) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 	// secret containing "{{" stays a value and never becomes template code.
 	var src strings.Builder
 	last, ok := 0, true
-	for _, r := range refs {
+	for i, r := range refs {
 		v, err := d.secrets.lookup(r)
 		if err != nil {
 			d.Errorf(n, path, "%v", err)
@@ -174,6 +181,12 @@ func (t *Template) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 			if d.public == 0 {
 				d.secrets.markSecret(v)
 			}
+		}
+		if inAction[i] {
+			src.WriteString(raw[last : r.start-1])
+			src.WriteString(strconv.Quote(v))
+			last = r.end + 1
+			continue
 		}
 		src.WriteString(raw[last:r.start])
 		src.WriteString("{{" + strconv.Quote(v) + "}}")

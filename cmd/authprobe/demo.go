@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/authprobe/authprobe/config"
@@ -32,19 +33,31 @@ func runDemo(ctx context.Context, s settings) error {
 	go srv.Serve(ln)
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()
-	yaml := demo.Config(base)
+	realm.SetIssuer(base)
+	var apis []string
+	for i := 1; i <= demo.Replicas; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return &exitError{1, fmt.Errorf("the demo API cannot listen: %v", err)}
+		}
+		api := &http.Server{Handler: realm.APIHandler(i), ReadHeaderTimeout: 10 * time.Second}
+		go api.Serve(l)
+		defer api.Close()
+		apis = append(apis, l.Addr().String())
+	}
+	yaml := demo.Config(base, apis)
 	src := source{name: "built-in demo config", load: func() (*config.Config, error) {
 		return config.Parse(yaml, "demo.yaml")
 	}}
 	fmt.Fprintf(os.Stderr, `
-authprobe demo: the demo realm runs at %[1]s
+authprobe demo: the demo realm runs at %[1]s, its API replicas at %[3]s
   status page     http://localhost%[2]s/
   fault switches  http://localhost%[2]s/demo/
   metrics         http://localhost%[2]s/metrics
 Flip a switch (or: curl -X POST localhost%[2]s/demo/fault/key-drift) and watch
 the journeys turn red with the reason within one interval (5s).
 
-`, base, port(s.listenAddresses()))
+`, base, port(s.listenAddresses()), strings.Join(apis, " and "))
 	return serve(ctx, s, src, map[string]http.Handler{"/demo/": realm.ControlHandler()})
 }
 

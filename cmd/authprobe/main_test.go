@@ -230,6 +230,7 @@ func (p *process) waitFor(t *testing.T, limit time.Duration, what string, cond f
 // series reads /api/v1/journeys as journey → (runs, state, reason).
 type seriesState struct {
 	Journey string `json:"journey"`
+	Target  string `json:"target"`
 	Runs    int    `json:"runs"`
 	State   string `json:"state"`
 	Reason  string `json:"reason"`
@@ -244,7 +245,17 @@ func (p *process) series(t *testing.T) map[string]seriesState {
 	json.Unmarshal([]byte(body), &doc)
 	out := map[string]seriesState{}
 	for _, s := range doc.Series {
-		out[s.Journey] = s
+		key := s.Journey
+		if s.Target != "" {
+			// Fan-out series are told apart by replica, in address order.
+			for i := 1; ; i++ {
+				if _, taken := out[fmt.Sprintf("%s#%d", s.Journey, i)]; !taken {
+					key = fmt.Sprintf("%s#%d", s.Journey, i)
+					break
+				}
+			}
+		}
+		out[key] = s
 	}
 	return out
 }
@@ -358,17 +369,25 @@ journeys:
 }
 
 // authprobe demo shows green journeys within seconds, and a fault switch
-// turns them red with the designed reason.
+// turns them red with the designed reason: key drift on one API replica
+// shows on that replica's series only.
 func TestDemo(t *testing.T) {
 	p := startProcess(t, nil, "demo")
 	p.waitFor(t, 15*time.Second, "green journeys", func() bool {
 		s := p.series(t)
-		return len(s) == 3 && s["password-login"].State == "ok" && s["api-token"].State == "ok" && s["wrong-password-refused"].State == "ok"
+		return len(s) == 4 && s["password-login"].State == "ok" && s["wrong-password-refused"].State == "ok" &&
+			s["api-token#1"].State == "ok" && s["api-token#2"].State == "ok"
 	})
 	if code, _ := p.post("/demo/fault/key-drift"); code != 200 {
 		t.Fatalf("flipping key-drift: %d", code)
 	}
-	p.waitFor(t, 12*time.Second, "token_rejected", func() bool { return p.series(t)["api-token"].Reason == "token_rejected" })
+	p.waitFor(t, 12*time.Second, "token_rejected on replica 2", func() bool { return p.series(t)["api-token#2"].Reason == "token_rejected" })
+	if s := p.series(t)["api-token#1"]; s.State != "ok" {
+		t.Errorf("replica 1 is %s (%s); only replica 2 drifted", s.State, s.Reason)
+	}
+	if !metric(p, `authprobe_journey_runs_total{journey="api-token",location="demo",outcome="failure",reason="token_rejected",target=`) {
+		t.Error("/metrics has no token_rejected series for api-token")
+	}
 	p.post("/demo/fault/clear")
-	p.waitFor(t, 12*time.Second, "green again", func() bool { return p.series(t)["api-token"].State == "ok" })
+	p.waitFor(t, 12*time.Second, "green again", func() bool { return p.series(t)["api-token#2"].State == "ok" })
 }

@@ -10,6 +10,7 @@ import (
 // configTmpl uses [[ ]] so that the probe's own {{ }} run-time templates pass
 // through untouched.
 var configTmpl = template.Must(template.New("config").Delims("[[", "]]").Funcs(template.FuncMap{
+	"quote": strconv.Quote,
 	"url": func(base, path string) string {
 		// A Go-quoted string is a valid YAML double-quoted scalar, so no
 		// base URL can break out of the value it is placed in.
@@ -25,64 +26,84 @@ journeys:
     slo: { objective: 99.5 }
     steps:
       - name: login-page
-        http: { url: [[ url . "/login" ]] }
+        http: { url: [[ url .Base "/login" ]] }
         extract: { csrf: { form_field: csrf } }
         expect: { status: 200 }
       - name: submit
         http:
           method: POST
-          url: [[ url . "/login" ]]
+          url: [[ url .Base "/login" ]]
           form: { username: probe, password: "${env:AUTHPROBE_DEMO_PASSWORD}", csrf: "{{ .csrf }}" }
         expect: { status: 302, cookie: session }
       - name: account
-        http: { url: [[ url . "/account" ]] }
+        http: { url: [[ url .Base "/account" ]] }
         expect: { status: 200, body_contains: "Welcome, probe" }
       - name: logout
         always: true
-        http: { method: POST, url: [[ url . "/logout" ]] }
+        http: { method: POST, url: [[ url .Base "/logout" ]] }
         expect: { status: 302 }
   - name: wrong-password-refused
     steps:
       - name: login-page
-        http: { url: [[ url . "/login" ]] }
+        http: { url: [[ url .Base "/login" ]] }
         extract: { csrf: { form_field: csrf } }
       - name: submit-wrong-password
         http:
           method: POST
-          url: [[ url . "/login" ]]
+          url: [[ url .Base "/login" ]]
           form: { username: probe, password: "not-the-password", csrf: "{{ .csrf }}" }
         # Fail-closed: the login form must come back with its error (200);
         # a redirect into the account would fail the run with not_rejected.
         expect: { rejected: true, status: 200, body_contains: "Invalid username or password" }
+  # A real token journey: get a token, validate it against the issuer's
+  # keys, use it on every API replica (fan-out: the logical host
+  # api.demo.internal is dialed to each replica in turn, one series each),
+  # and check that a tampered token is refused. The key-drift switch
+  # breaks one replica, and only its series turns red.
   - name: api-token
     slo: { objective: 99.9 }
+    targets:
+      host: "api.demo.internal:80"
+      static: [[ .APIs ]]
     steps:
       - name: token
-        http:
-          method: POST
-          url: [[ url . "/oauth/token" ]]
-          basic_auth: { username: probe, password: "${env:AUTHPROBE_DEMO_CLIENT_SECRET}" }
-          form: { grant_type: client_credentials, scope: api }
-        extract: { access_token: { json: "$.access_token", secret: true } }
-        expect: { status: 200 }
+        oauth2:
+          issuer: [[ quote .Base ]]
+          grant: client_credentials
+          client_id: probe
+          client_secret: "${env:AUTHPROBE_DEMO_CLIENT_SECRET}"
+          scopes: [api]
+      - name: validate
+        jwt: { token: "{{ .access_token }}", issuer: [[ quote .Base ]], audience: "urn:demo:api", algorithms: [RS256] }
+        expect: { json: { "$.scope": api } }
       - name: use-token
         http:
-          url: [[ url . "/api/me" ]]
+          url: "http://api.demo.internal/api/me"
           headers: { Authorization: "Bearer {{ .access_token }}" }
         expect: { status: 200, json: { "$.scope": api } }
       - name: tampered-token-refused
         http:
-          url: [[ url . "/api/me" ]]
+          url: "http://api.demo.internal/api/me"
           headers: { Authorization: "Bearer {{ tamper .access_token }}" }
         expect: { rejected: true }
 `))
 
-// Config returns the built-in authprobe YAML config that probes the realm at baseURL (e.g. "http://127.0.0.1:9742").
-// The password and client secret are referenced as ${env:AUTHPROBE_DEMO_PASSWORD} and ${env:AUTHPROBE_DEMO_CLIENT_SECRET} — never inlined.
-func Config(baseURL string) []byte {
+// Config returns the built-in authprobe YAML config that probes the realm
+// at baseURL (e.g. "http://127.0.0.1:9742") and its API replicas at
+// apiAddrs (host:port each, replica 1 first). The password and client
+// secret are referenced as ${env:AUTHPROBE_DEMO_PASSWORD} and
+// ${env:AUTHPROBE_DEMO_CLIENT_SECRET}, never inlined.
+func Config(baseURL string, apiAddrs []string) []byte {
 	var buf bytes.Buffer
-	// The template is a constant and its only input is a string, so
-	// execution cannot fail short of running out of memory.
-	_ = configTmpl.Execute(&buf, baseURL)
+	quoted := make([]string, len(apiAddrs))
+	for i, a := range apiAddrs {
+		quoted[i] = strconv.Quote(a)
+	}
+	// The template is a constant and its inputs are strings, so execution
+	// cannot fail short of running out of memory.
+	_ = configTmpl.Execute(&buf, struct {
+		Base string
+		APIs string
+	}{strings.TrimRight(baseURL, "/"), "[" + strings.Join(quoted, ", ") + "]"})
 	return buf.Bytes()
 }

@@ -54,11 +54,21 @@ type Realm struct {
 
 	mu     sync.RWMutex
 	faults Faults
+	issuer string
 }
+
+// Replicas is how many replicas of the protected API the demo runs, and
+// DriftedReplica the one the key-drift fault breaks: a rotation done on
+// some replicas only is what fan-out exists to find.
+const (
+	Replicas       = 2
+	DriftedReplica = 2
+)
 
 // Faults are the realm's fault switches; the zero value means healthy.
 type Faults struct {
-	// KeyDrift makes the API verify tokens with a key the issuer does not sign with.
+	// KeyDrift makes API replica DriftedReplica verify tokens with a key the
+	// issuer does not sign with; the other replicas keep working.
 	KeyDrift bool
 	// Login500 makes the login pages and the token endpoint fail with 500, as
 	// after a config change that references a missing environment variable.
@@ -135,15 +145,45 @@ func (r *Realm) SetFaults(f Faults) {
 	r.faults = f
 }
 
-// apiKeys is the key set the protected API verifies tokens with.
-func (r *Realm) apiKeys() *jose.JSONWebKeySet {
-	if r.Faults().KeyDrift {
+// apiKeys is the key set an API replica verifies tokens with.
+func (r *Realm) apiKeys(replica int) *jose.JSONWebKeySet {
+	if replica == DriftedReplica && r.Faults().KeyDrift {
 		return &r.driftKeys
 	}
 	return &r.issuerKeys
 }
 
-// Handler serves the realm's site (login pages, token endpoint, JWKS, API). Mount it on its own listener.
+// SetIssuer fixes the issuer URL the realm puts in tokens and discovery and
+// the API replicas expect, once its listener's address is known. Until it
+// is set the issuer is the URL a request reached the realm at.
+func (r *Realm) SetIssuer(iss string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.issuer = iss
+}
+
+// issuerURL is the issuer: the one set, or the URL the request came to.
+func (r *Realm) issuerURL(req *http.Request) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.issuer != "" {
+		return r.issuer
+	}
+	return "http://" + req.Host
+}
+
+// APIHandler serves replica n (1..Replicas) of the protected API,
+// GET /api/me. Each replica trusts its own copy of the key set; under the
+// key-drift fault replica DriftedReplica's copy holds another key. Mount
+// each on its own listener; they share the realm's latency fault.
+func (r *Realm) APIHandler(replica int) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/me", func(w http.ResponseWriter, req *http.Request) { r.me(w, req, replica) })
+	return r.withLatency(mux)
+}
+
+// Handler serves the realm's site (login pages, token endpoint, discovery,
+// JWKS). Mount it on its own listener.
 func (r *Realm) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", r.loginPage)
@@ -153,7 +193,6 @@ func (r *Realm) Handler() http.Handler {
 	mux.HandleFunc("POST /oauth/token", r.token)
 	mux.HandleFunc("GET /.well-known/openid-configuration", r.discovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", r.jwks)
-	mux.HandleFunc("GET /api/me", r.me)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))

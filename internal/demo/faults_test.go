@@ -2,13 +2,14 @@ package demo_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/authprobe/authprobe/internal/demo"
 	"github.com/authprobe/authprobe/internal/probetest"
+	"github.com/authprobe/authprobe/probes"
 )
 
 // Each fault switch turns the built-in journeys red with the reason that
@@ -22,35 +23,44 @@ func TestFaultSwitchesFlipTheReasons(t *testing.T) {
 	}
 	srv := httptest.NewServer(realm.Handler())
 	defer srv.Close()
-	cfg, journeys := probetest.Compile(t, string(demo.Config(srv.URL)))
+	realm.SetIssuer(srv.URL)
+	var apis []string
+	for i := 1; i <= demo.Replicas; i++ {
+		api := httptest.NewServer(realm.APIHandler(i))
+		defer api.Close()
+		apis = append(apis, api.Listener.Addr().String())
+	}
+	cfg, journeys := probetest.Compile(t, string(demo.Config(srv.URL, apis)))
+	// runAll runs every journey once for every target, as the scheduler
+	// would, keyed by journey and target (replica).
 	runAll := func() map[string]string {
-		var mu sync.Mutex
 		got := map[string]string{}
-		var wg sync.WaitGroup
-		for _, j := range journeys {
-			wg.Go(func() {
-				res := j.Execute(context.Background(), nil, j.Variants[0], "")
-				mu.Lock()
-				got[j.Name] = string(res.Reason) + "@" + res.FailedStep
-				mu.Unlock()
-			})
+		for _, r := range probes.RunOnce(context.Background(), nil, journeys, 16) {
+			key := r.Journey
+			for i, a := range apis {
+				if r.Target == a {
+					key += fmt.Sprintf("@replica%d", i+1)
+				}
+			}
+			got[key] = string(r.Reason) + "@" + r.FailedStep
 		}
-		wg.Wait()
 		return got
 	}
-	green := map[string]string{"password-login": "@", "wrong-password-refused": "@", "api-token": "@"}
+	green := map[string]string{"password-login": "@", "wrong-password-refused": "@", "api-token@replica1": "@", "api-token@replica2": "@"}
 	tests := []struct {
 		name   string
 		faults demo.Faults
 		want   map[string]string
 	}{
 		{"no fault", demo.Faults{}, green},
-		{"signing key rotated on the API only", demo.Faults{KeyDrift: true},
-			map[string]string{"password-login": "@", "wrong-password-refused": "@", "api-token": "token_rejected@use-token"}},
+		{"signing key rotated on one API replica", demo.Faults{KeyDrift: true},
+			map[string]string{"password-login": "@", "wrong-password-refused": "@", "api-token@replica1": "@", "api-token@replica2": "token_rejected@use-token"}},
 		{"login returns 500 (missing env var)", demo.Faults{Login500: true},
-			map[string]string{"password-login": "http_status@login-page", "wrong-password-refused": "http_status@login-page", "api-token": "http_status@token"}},
+			map[string]string{"password-login": "http_status@login-page", "wrong-password-refused": "http_status@login-page",
+				"api-token@replica1": "idp_error@token", "api-token@replica2": "idp_error@token"}},
 		{"latency beyond the timeout", demo.Faults{Latency: 4 * time.Second},
-			map[string]string{"password-login": "timeout@login-page", "wrong-password-refused": "timeout@login-page", "api-token": "timeout@token"}},
+			map[string]string{"password-login": "timeout@login-page", "wrong-password-refused": "timeout@login-page",
+				"api-token@replica1": "timeout@token", "api-token@replica2": "timeout@token"}},
 		{"cleared", demo.Faults{}, green},
 	}
 	for _, tt := range tests {

@@ -34,10 +34,6 @@ type scopeClaim struct {
 	Scope string `json:"scope"`
 }
 
-// issuerURL is the issuer as the client sees it, so the realm works on
-// whatever loopback port it was given.
-func issuerURL(req *http.Request) string { return "http://" + req.Host }
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -94,7 +90,7 @@ func (r *Realm) token(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
-	token, err := r.issue(issuerURL(req), sub, time.Now())
+	token, err := r.issue(r.issuerURL(req), sub, time.Now())
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, oauthError{Error: "server_error"})
 		return
@@ -145,7 +141,7 @@ func (r *Realm) issue(iss, sub string, now time.Time) (string, error) {
 }
 
 func (r *Realm) discovery(w http.ResponseWriter, req *http.Request) {
-	iss := issuerURL(req)
+	iss := r.issuerURL(req)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                iss,
 		"authorization_endpoint":                iss + "/authorize",
@@ -164,9 +160,9 @@ func (r *Realm) jwks(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, r.issuerKeys)
 }
 
-// me is the protected API. It trusts its own key set, which under the
-// key-drift fault no longer matches the issuer's.
-func (r *Realm) me(w http.ResponseWriter, req *http.Request) {
+// me is the protected API. Each replica trusts its own key set, which
+// under the key-drift fault no longer matches the issuer's on one of them.
+func (r *Realm) me(w http.ResponseWriter, req *http.Request, replica int) {
 	raw, ok := bearerToken(req)
 	if !ok {
 		// No credentials at all: RFC 6750 §3.1 says send no error code.
@@ -174,13 +170,13 @@ func (r *Realm) me(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, oauthError{Error: "invalid_request", Description: "a bearer token is required"})
 		return
 	}
-	sub, scope, err := r.verify(raw, issuerURL(req), time.Now())
+	sub, scope, err := r.verify(raw, r.issuerURL(req), replica, time.Now())
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, oauthError{Error: "invalid_token", Description: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"sub": sub, "scope": scope})
+	writeJSON(w, http.StatusOK, map[string]any{"sub": sub, "scope": scope, "replica": replica})
 }
 
 func bearerToken(req *http.Request) (string, bool) {
@@ -202,14 +198,14 @@ var (
 	errBadClaimFmt = errors.New("token claims are malformed")
 )
 
-func (r *Realm) verify(raw, iss string, now time.Time) (sub, scope string, err error) {
+func (r *Realm) verify(raw, iss string, replica int, now time.Time) (sub, scope string, err error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return "", "", errMalformed
 	}
 	var claims jwt.Claims
 	var extra scopeClaim
-	if err := tok.Claims(r.apiKeys(), &claims, &extra); err != nil {
+	if err := tok.Claims(r.apiKeys(replica), &claims, &extra); err != nil {
 		switch {
 		case errors.Is(err, jose.ErrJWKSKidNotFound):
 			return "", "", errUnknownKid

@@ -60,8 +60,11 @@ func TestFormLoginWithCSRFAndCookies(t *testing.T) {
 	}
 	srv := httptest.NewServer(realm.Handler())
 	defer srv.Close()
-	js := compile(t, string(demo.Config(srv.URL)))
+	js := compile(t, string(demo.Config(srv.URL, []string{"127.0.0.1:1"})))
 	for _, j := range js {
+		if j.Targets != nil {
+			continue // the token journey; the demo's own tests run it
+		}
 		t.Run(j.Name, func(t *testing.T) {
 			res := j.Execute(context.Background(), nil, j.Variants[0], "")
 			want(t, res, "", "")

@@ -98,43 +98,60 @@ func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error)
 	if err != nil {
 		return nil, err
 	}
-	raw = strings.TrimSpace(raw)
+	nonce := ""
+	if !s.Nonce.IsZero() {
+		if nonce, err = run.Render(s.Nonce); err != nil {
+			return nil, err
+		}
+	}
+	h, err := s.header(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.keySet(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	return s.verify(strings.TrimSpace(raw), h, keys, nonce, time.Now())
+}
+
+// header parses the token's header and checks its algorithm first: a
+// forged token must not reach key lookup.
+func (s step) header(raw string) (header, error) {
+	var h header
 	parts := strings.Split(raw, ".")
 	switch {
 	case len(parts) == 5:
-		return nil, probes.Failf(probes.ReasonTokenResponse, "the token is encrypted (JWE); authprobe validates signed tokens")
+		return h, probes.Failf(probes.ReasonTokenResponse, "the token is encrypted (JWE); authprobe validates signed tokens")
 	case len(parts) != 3:
-		return nil, probes.Failf(probes.ReasonTokenResponse, "the token is not a JWT: it has %d parts, not 3", len(parts))
+		return h, probes.Failf(probes.ReasonTokenResponse, "the token is not a JWT: it has %d parts, not 3", len(parts))
 	}
-	var h header
 	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err == nil {
 		err = json.Unmarshal(hb, &h)
 	}
 	if err != nil {
-		return nil, probes.Failf(probes.ReasonTokenResponse, "the token's header is not base64url JSON")
+		return h, probes.Failf(probes.ReasonTokenResponse, "the token's header is not base64url JSON")
 	}
-
-	// Algorithm first: a forged token must not reach key lookup.
 	switch {
 	case strings.EqualFold(h.Alg, "none"):
-		return nil, probes.Failf(probes.ReasonAlgNotAllowed, "alg none: the token is unsigned")
+		return h, probes.Failf(probes.ReasonAlgNotAllowed, "alg none: the token is unsigned")
 	case strings.HasPrefix(strings.ToUpper(h.Alg), "HS"):
-		return nil, probes.Failf(probes.ReasonAlgNotAllowed, "alg %s is HMAC; with a public key set that is the key-confusion attack", h.Alg)
+		return h, probes.Failf(probes.ReasonAlgNotAllowed, "alg %s is HMAC; with a public key set that is the key-confusion attack", h.Alg)
 	case !slices.Contains(s.Algorithms, h.Alg):
-		return nil, probes.Failf(probes.ReasonAlgNotAllowed, "alg %q is not allowed (%s)", h.Alg, strings.Join(s.Algorithms, ", "))
+		return h, probes.Failf(probes.ReasonAlgNotAllowed, "alg %q is not allowed (%s)", h.Alg, strings.Join(s.Algorithms, ", "))
 	}
 	if len(h.Crit) > 0 {
-		return nil, probes.Failf(probes.ReasonTokenResponse, "the token has critical header extensions (crit) authprobe does not understand")
+		return h, probes.Failf(probes.ReasonTokenResponse, "the token has critical header extensions (crit) authprobe does not understand")
 	}
 	if s.Type != "" && !strings.EqualFold(h.Typ, s.Type) {
-		return nil, probes.Failf(probes.ReasonAssertion, "typ is %q, want %q", h.Typ, s.Type)
+		return h, probes.Failf(probes.ReasonAssertion, "typ is %q, want %q", h.Typ, s.Type)
 	}
+	return h, nil
+}
 
-	keys, err := s.keySet(ctx, run)
-	if err != nil {
-		return nil, err
-	}
+// verify finds the token's key, checks the signature and then the claims.
+func (s step) verify(raw string, h header, keys *oidc.KeySet, nonce string, now time.Time) (*probes.Response, error) {
 	gauges := []probes.StepGauge{
 		{Name: probes.GaugeJWKSKeys, Value: float64(len(keys.Keys))},
 		{Name: probes.GaugeJWKSFingerprint, Value: 1, Label: keys.Fingerprint},
@@ -176,10 +193,7 @@ func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error)
 		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonTokenResponse, "the claims are not a JSON object")
 	}
 	resp := &probes.Response{Body: payload, Header: map[string][]string{"Content-Type": {"application/json"}}, Gauges: gauges}
-	if err := s.checkClaims(run, claims, resp); err != nil {
-		return resp, err
-	}
-	return resp, nil
+	return resp, s.checkClaims(claims, resp, nonce, now)
 }
 
 func (s step) keySet(ctx context.Context, run *probes.Run) (*oidc.KeySet, error) {
@@ -199,8 +213,7 @@ func (s step) keySet(ctx context.Context, run *probes.Run) (*oidc.KeySet, error)
 
 // checkClaims checks iss, aud, exp, nbf, iat, required claims, nonce and
 // remaining lifetime, in that order.
-func (s step) checkClaims(run *probes.Run, claims map[string]any, resp *probes.Response) error {
-	now := time.Now()
+func (s step) checkClaims(claims map[string]any, resp *probes.Response, want string, now time.Time) error {
 	leeway := s.Leeway.D()
 	if s.Issuer != "" {
 		iss, _ := claims["iss"].(string)
@@ -241,10 +254,6 @@ func (s step) checkClaims(run *probes.Run, claims map[string]any, resp *probes.R
 		}
 	}
 	if !s.Nonce.IsZero() {
-		want, err := run.Render(s.Nonce)
-		if err != nil {
-			return err
-		}
 		got, ok := claims["nonce"].(string)
 		switch {
 		case !ok:
