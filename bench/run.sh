@@ -10,3 +10,13 @@ trap 'exit 130' INT TERM
 go build -o "$bin/authprobe" ./cmd/authprobe
 go build -o "$bin/authprobe-bench" ./bench/cmd/authprobe-bench
 "$bin/authprobe-bench" -authprobe "$bin/authprobe" "$@"
+
+# Token verification and the token journey's overhead against the real IdP
+# (needs test/idp installed: npm ci --prefix test/idp).
+echo
+echo '### Token verification and token journey overhead (go test -bench)'
+echo
+echo '```'
+go test -run '^$' -bench 'Verify' -benchtime 3s ./probes/jwtstep/ | grep -E '^Benchmark'
+go test -run '^$' -bench 'TokenJourney' -benchtime 1000x ./bench/ | grep -E '^Benchmark'
+echo '```'

@@ -195,17 +195,18 @@ journeys:
 // set it trusts, as resource servers cache the issuer's keys.
 type api struct {
 	*httptest.Server
-	mu   sync.Mutex
-	keys jose.JSONWebKeySet
-	hits int
+	mu     sync.Mutex
+	keys   jose.JSONWebKeySet
+	hits   int
+	leeway time.Duration
 }
 
 func newAPI(t *testing.T, issuer string, keys jose.JSONWebKeySet) *api {
-	a := &api{keys: keys}
+	a := &api{keys: keys, leeway: time.Minute}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.hits++
-		set := a.keys
+		set, leeway := a.keys, a.leeway
 		a.mu.Unlock()
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
@@ -213,7 +214,7 @@ func newAPI(t *testing.T, issuer string, keys jose.JSONWebKeySet) *api {
 		if ok && err == nil {
 			err = tok.Claims(set, &claims)
 		}
-		if !ok || err != nil || claims.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{idp.Audience}}, time.Minute) != nil {
+		if !ok || err != nil || claims.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{idp.Audience}}, leeway) != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			http.Error(w, `{"error":"invalid_token"}`, http.StatusUnauthorized)
 			return
@@ -388,4 +389,56 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(after, end)
 	return v
+}
+
+// Fail-closed checks against the real IdP: the API must refuse no token,
+// a tampered token, and the token once it has expired; a revoked token is
+// refused by introspection. Acceptance of any of them is not_rejected.
+func TestFailClosedChecks(t *testing.T) {
+	p := idp.Start(t, idp.Options{AccessTokenTTL: 2})
+	resp, err := http.Get(p.Issuer + "/jwks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys jose.JSONWebKeySet
+	json.NewDecoder(resp.Body).Decode(&keys)
+	resp.Body.Close()
+	// A strict API (no leeway), and one that forgot to check anything.
+	strict := newAPI(t, p.Issuer, keys)
+	strict.mu.Lock()
+	strict.leeway = 0
+	strict.mu.Unlock()
+	open := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "welcome") }))
+	defer open.Close()
+	t.Setenv("T_CC_SECRET", idp.CCSecret)
+	got := runAll(t, fmt.Sprintf(`
+global: { timeout: 10s }
+x-cc: &cc { issuer: %[1]q, client_id: %[2]s, client_secret: "${env:T_CC_SECRET}" }
+journeys:
+  - name: strict-api
+    steps:
+      - { name: token, oauth2: { <<: *cc, grant: client_credentials } }
+      - { name: use, http: { url: "%[3]s/me", headers: { Authorization: "Bearer {{ .access_token }}" } } }
+      - { name: no-token-refused, http: { url: "%[3]s/me" }, expect: { rejected: true } }
+      - { name: tampered-refused, http: { url: "%[3]s/me", headers: { Authorization: "Bearer {{ tamper .access_token }}" } }, expect: { rejected: true } }
+      - name: expired-refused
+        http: { url: "%[3]s/me", headers: { Authorization: "Bearer {{ .access_token }}" } }
+        expect: { rejected: true }
+        retry_until: { every: 500ms, for: 6s }
+      - { name: revoke, revoke: *cc }
+      - { name: revoked-refused, introspect: *cc, expect: { rejected: true } }
+  - name: open-api
+    steps:
+      - { name: token, oauth2: { <<: *cc, grant: client_credentials } }
+      - { name: tampered-refused, http: { url: "%[4]s/me", headers: { Authorization: "Bearer {{ tamper .access_token }}" } }, expect: { rejected: true } }
+`, p.Issuer, idp.CCClient, strict.URL, open.URL))
+	expect(t, got, map[string]string{
+		"strict-api": "@",
+		"open-api":   "not_rejected@tampered-refused",
+	})
+	for _, s := range got["strict-api"].Steps {
+		if s.Name == "expired-refused" && s.Attempts < 2 {
+			t.Errorf("the token was refused at once (%d attempts); it should have been accepted until it expired", s.Attempts)
+		}
+	}
 }

@@ -323,6 +323,11 @@ func TestSecretsNeverAppear(t *testing.T) {
 		switch r.URL.Path {
 		case "/token":
 			fmt.Fprintf(w, `{"access_token":%q}`, token)
+		case "/oauth/token":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","refresh_token":%q}`, token+"-oauth", token+"-refresh")
+		case "/jwks":
+			fmt.Fprint(w, `{"keys":[]}`)
 		case "/echo":
 			// A hostile target that echoes what it got into its error.
 			http.Error(w, "rejected "+r.Header.Get("Authorization")+" "+r.URL.RawQuery, http.StatusInternalServerError)
@@ -342,6 +347,18 @@ journeys:
         extract: { access_token: { json: "$.access_token", secret: true } }
       - name: echo
         http: { url: "%[1]s/echo?p=${env:AUTHPROBE_TEST_SECRET}&t={{ .access_token }}", headers: { Authorization: "Bearer {{ .access_token }}" } }
+  - name: oauth2
+    steps:
+      - name: token
+        oauth2: { token_url: "%[1]s/oauth/token", grant: password, client_id: c, client_secret: "${file:secret}", username: u, password: "${env:AUTHPROBE_TEST_SECRET}" }
+      - name: echo
+        http: { url: "%[1]s/echo?t={{ .access_token }}&r={{ .refresh_token }}", headers: { Authorization: "Bearer {{ .access_token }}" } }
+  - name: jwt
+    steps:
+      - name: token
+        oauth2: { token_url: "%[1]s/oauth/token", grant: client_credentials, client_id: c, client_secret: "${file:secret}" }
+      - name: validate
+        jwt: { token: "{{ .access_token }}", jwks_url: "%[1]s/jwks" }
   - name: unreachable
     steps:
       - name: get
@@ -350,7 +367,8 @@ journeys:
 	p := startProcess(t, []string{"AUTHPROBE_TEST_SECRET=" + envSecret}, "run", "--config", cfg, "--log.level", "debug")
 	p.waitFor(t, 5*time.Second, "failed runs", func() bool {
 		s := p.series(t)
-		return s["leaky"].Reason == "http_status" && s["unreachable"].Reason == "connect"
+		return s["leaky"].Reason == "http_status" && s["unreachable"].Reason == "connect" &&
+			s["oauth2"].Reason == "http_status" && s["jwt"].Reason == "token_response"
 	})
 	_, metrics := p.get("/metrics")
 	_, page := p.get("/")
@@ -360,7 +378,7 @@ journeys:
 		t.Errorf("the API should show masked values where the secrets were:\n%s", api)
 	}
 	for name, text := range surfaces {
-		for _, secret := range []string{envSecret, fileSecret, token} {
+		for _, secret := range []string{envSecret, fileSecret, token, token + "-oauth", token + "-refresh"} {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s shows the secret %s", name, secret)
 			}
