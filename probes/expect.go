@@ -63,7 +63,7 @@ func (s *CompiledStep) checkExpect(run *Run, resp *Response, err error, took tim
 	if resp.Status != 0 && want != nil && !want.Matches(resp.Status) {
 		msg := fmt.Sprintf("status %d, want %s", resp.Status, want)
 		if ex := excerpt(run, resp); ex != "" {
-			msg += fmt.Sprintf(" (body: %q)", ex)
+			msg += fmt.Sprintf(" (body: %s)", ex)
 		}
 		if resp.Location != "" {
 			msg += fmt.Sprintf(" (a redirect to %s; set redirects: follow to follow it, or expect this status)", ShortURL(resp.Location))

@@ -247,13 +247,7 @@ func (p *process) series(t *testing.T) map[string]seriesState {
 	for _, s := range doc.Series {
 		key := s.Journey
 		if s.Target != "" {
-			// Fan-out series are told apart by replica, in address order.
-			for i := 1; ; i++ {
-				if _, taken := out[fmt.Sprintf("%s#%d", s.Journey, i)]; !taken {
-					key = fmt.Sprintf("%s#%d", s.Journey, i)
-					break
-				}
-			}
+			key += "@" + s.Target
 		}
 		out[key] = s
 	}
@@ -391,21 +385,38 @@ journeys:
 // shows on that replica's series only.
 func TestDemo(t *testing.T) {
 	p := startProcess(t, nil, "demo")
+	// The banner names the API replicas, replica 1 first.
+	replicas := strings.Fields(between(p.logs(), "its API replicas at ", "\n"))
+	if len(replicas) != 3 {
+		t.Fatalf("no replicas in the banner:\n%s", p.logs())
+	}
+	one, two := "api-token@"+replicas[0], "api-token@"+replicas[2]
 	p.waitFor(t, 15*time.Second, "green journeys", func() bool {
 		s := p.series(t)
 		return len(s) == 4 && s["password-login"].State == "ok" && s["wrong-password-refused"].State == "ok" &&
-			s["api-token#1"].State == "ok" && s["api-token#2"].State == "ok"
+			s[one].State == "ok" && s[two].State == "ok"
 	})
 	if code, _ := p.post("/demo/fault/key-drift"); code != 200 {
 		t.Fatalf("flipping key-drift: %d", code)
 	}
-	p.waitFor(t, 12*time.Second, "token_rejected on replica 2", func() bool { return p.series(t)["api-token#2"].Reason == "token_rejected" })
-	if s := p.series(t)["api-token#1"]; s.State != "ok" {
+	p.waitFor(t, 12*time.Second, "token_rejected on replica 2", func() bool { return p.series(t)[two].Reason == "token_rejected" })
+	if s := p.series(t)[one]; s.State != "ok" {
 		t.Errorf("replica 1 is %s (%s); only replica 2 drifted", s.State, s.Reason)
 	}
-	if !metric(p, `authprobe_journey_runs_total{journey="api-token",location="demo",outcome="failure",reason="token_rejected",target=`) {
-		t.Error("/metrics has no token_rejected series for api-token")
+	_, text := p.get("/metrics")
+	series := `authprobe_journey_runs_total{journey="api-token",location="demo",outcome="failure",reason="token_rejected",target="` + replicas[2] + `",variant=""} `
+	if v := between(text, series, "\n"); v == "" || v == "0" {
+		t.Errorf("/metrics: %s%q; want a token_rejected failure on replica 2", series, v)
 	}
 	p.post("/demo/fault/clear")
-	p.waitFor(t, 12*time.Second, "green again", func() bool { return p.series(t)["api-token#2"].State == "ok" })
+	p.waitFor(t, 12*time.Second, "green again", func() bool { return p.series(t)[two].State == "ok" })
+}
+
+func between(s, start, end string) string {
+	_, after, ok := strings.Cut(s, start)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(after, end)
+	return v
 }
