@@ -356,8 +356,21 @@ func TestTOTP(t *testing.T) {
 	if err != nil || len(code8) != 8 {
 		t.Errorf("TOTP(uri) = %q, %v; want 8 digits", code8, err)
 	}
-	if _, err := config.TOTP("not base32!"); err == nil {
-		t.Error("a bad seed must be an error")
+	for _, bad := range []string{"not base32!", "", "otpauth://totp/x?secret=", "otpauth://totp/x?secret=" + seed + "&digits=9"} {
+		if _, err := config.TOTP(bad); err == nil {
+			t.Errorf("TOTP(%q) must be an error", bad)
+		}
+	}
+	// A constant seed is checked when the config loads.
+	t.Setenv("AUTHPROBE_TEST_SEED", "")
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	writeFile(t, path, "journeys: [{ name: j, steps: [{ name: s, http: { url: 'https://x.example/', headers: { X: '{{ totp \"${env:AUTHPROBE_TEST_SEED}\" }}' } } }] }]")
+	if _, err := load(path); err == nil || !strings.Contains(err.Error(), "environment variable AUTHPROBE_TEST_SEED is empty") {
+		t.Errorf("an empty seed: %v", err)
+	}
+	t.Setenv("AUTHPROBE_TEST_SEED", "12345678")
+	if _, err := load(path); err == nil || !strings.Contains(err.Error(), "headers.X: is not a valid template: totp: the seed is not base32") {
+		t.Errorf("a bad seed: %v", err)
 	}
 }
 

@@ -65,6 +65,14 @@ func TOTP(seed string) (string, error) {
 		opts.Algorithm = key.Algorithm()
 	}
 	secret = strings.ToUpper(strings.ReplaceAll(secret, " ", ""))
+	switch {
+	case secret == "":
+		return "", errors.New("totp: the seed is empty")
+	case opts.Period == 0:
+		return "", errors.New("totp: the period is 0")
+	case opts.Digits != otp.DigitsSix && opts.Digits != otp.DigitsEight:
+		return "", errors.New("totp: codes have 6 or 8 digits")
+	}
 	code, err := totp.GenerateCodeCustom(secret, time.Now(), opts)
 	if err != nil {
 		return "", errors.New("totp: the seed is not base32")
@@ -168,6 +176,7 @@ func (t *Template) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 	// Resolved values enter the template as quoted string literals so that a
 	// secret containing "{{" stays a value and never becomes template code.
 	var src strings.Builder
+	var values []string
 	last, ok := 0, true
 	for i, r := range refs {
 		v, err := d.secrets.lookup(r)
@@ -176,6 +185,7 @@ func (t *Template) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 			ok = false
 			continue
 		}
+		values = append(values, v)
 		if r.kind != "literal" {
 			d.deps = append(d.deps, dep{path, v})
 			if d.public == 0 {
@@ -199,9 +209,9 @@ func (t *Template) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 	*t = Template{raw: raw}
 	if err := t.parse(src.String()); err != nil {
 		msg := err.Error()
-		for _, r := range refs {
-			if r.kind != "literal" {
-				msg = strings.ReplaceAll(msg, r.value, "<secret>")
+		for _, v := range values {
+			if v != "${" {
+				msg = strings.ReplaceAll(msg, v, "<secret>")
 			}
 		}
 		d.Errorf(n, path, "is not a valid template: %s", msg)
@@ -220,7 +230,47 @@ func (t *Template) parse(src string) error {
 	}
 	t.tmpl = tmpl
 	t.vars = templateVars(tmpl.Tree.Root)
-	return nil
+	return checkLiteralCalls(tmpl.Tree.Root)
+}
+
+// checkLiteralCalls runs helpers whose argument is a constant, such as
+// {{ totp "${env:SEED}" }}, once at load, so that an empty or malformed
+// seed is a config error and not a failure of every run.
+func checkLiteralCalls(root parse.Node) error {
+	var err error
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, c := range n.Cmds {
+					walk(c)
+				}
+			}
+		case *parse.CommandNode:
+			if len(n.Args) == 2 {
+				id, ok1 := n.Args[0].(*parse.IdentifierNode)
+				lit, ok2 := n.Args[1].(*parse.StringNode)
+				if ok1 && ok2 && id.Ident == "totp" && err == nil {
+					_, err = TOTP(lit.Text)
+				}
+			}
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		}
+	}
+	walk(root)
+	return err
 }
 
 // actionSpans returns the [start, end) byte ranges of the {{ }} actions in s.

@@ -171,12 +171,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			for _, v := range []struct {
 				desc  *prometheus.Desc
 				value float64
-			}{{tlsExpiryDesc, g.certExpiry}, {tokenExpiryDesc, g.tokenExpiry}, {jwksKeysDesc, g.jwksKeys}, {jwksChangeDesc, g.changed}} {
+			}{{tlsExpiryDesc, g.certExpiry}, {tokenExpiryDesc, g.tokenExpiry}, {jwksKeysDesc, g.jwksKeys}} {
 				if v.value != 0 {
 					ch <- &sample{desc: v.desc, value: v.value, labels: l}
 				}
 			}
-			if g.fingerprint != "" {
+			if g.fpSeen {
+				ch <- &sample{desc: jwksChangeDesc, value: g.changed, labels: l}
 				ch <- &sample{desc: jwksInfoDesc, value: 1, labels: []*dto.LabelPair{g.fpPair, base[0], base[1], g.stepPair, base[2], base[3]}}
 			}
 		}

@@ -358,3 +358,33 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		}
 	}
 }
+
+// Token and key-set gauges describe the last run: when the step did not
+// get that far, they go, so an old fingerprint cannot look like drift; a
+// certificate's expiry stays.
+func TestStepGaugesFollowTheLastRun(t *testing.T) {
+	j := journeys(t)[0]
+	r := exporter.NewRecorder("test")
+	key := probes.SeriesKey{Journey: "login", Target: "10.0.0.7:443"}
+	r.Series(j, key, true)
+	now := time.Now()
+	r.Result(j, probes.Result{Journey: "login", Target: key.Target, Start: now, Outcome: probes.OutcomeSuccess, Gauges: []probes.StepGauge{
+		{Step: "page", Name: probes.GaugeTLSCertExpiry, Value: 2e9},
+		{Step: "submit", Name: probes.GaugeTokenExpiry, Value: 1.9e9},
+		{Step: "submit", Name: probes.GaugeJWKSKeys, Value: 2},
+		{Step: "submit", Name: probes.GaugeJWKSFingerprint, Value: 1, Label: "abc123"},
+	}})
+	h := exporter.Handler(exporter.Options{Recorder: r})
+	l := `journey="login",location="",step="submit",target="10.0.0.7:443",variant=""}`
+	got, _ := scrape(t, h)
+	has(t, got, map[string]float64{
+		`authprobe_token_expiry_timestamp_seconds{` + l: 1.9e9,
+		`authprobe_jwks_keys{` + l:                      2,
+		`authprobe_jwks_info{fingerprint="abc123",` + l: 1,
+		`authprobe_tls_cert_expiry_timestamp_seconds{journey="login",location="",step="page",target="10.0.0.7:443",variant=""}`: 2e9,
+	})
+	r.Result(j, probes.Result{Journey: "login", Target: key.Target, Start: now.Add(time.Second), Outcome: probes.OutcomeFailure, Reason: probes.ReasonConnect, FailedStep: "page"})
+	got, _ = scrape(t, h)
+	lacks(t, got, "authprobe_token_expiry_timestamp_seconds{", "authprobe_jwks_keys{", "authprobe_jwks_info{", "authprobe_jwks_last_change_timestamp_seconds{")
+	has(t, got, map[string]float64{`authprobe_tls_cert_expiry_timestamp_seconds{journey="login",location="",step="page",target="10.0.0.7:443",variant=""}`: 2e9})
+}

@@ -336,6 +336,13 @@ func (s *seriesState) add(res probes.Result) {
 	}
 	s.runs[idx]++
 	s.ran, s.success, s.lastRun = true, res.Outcome == probes.OutcomeSuccess, end
+	// What the token steps report holds for this run only: a step that did
+	// not run (an earlier step failed) must not leave its last token expiry
+	// or key-set fingerprint behind to look current. A certificate's expiry
+	// stays: a failing handshake reports none, and that is when it matters.
+	for _, g := range s.steps {
+		g.tokenExpiry, g.jwksKeys, g.fpSeen = 0, 0, false
+	}
 	for _, g := range res.Gauges {
 		s.gauge(g, end)
 	}
@@ -360,6 +367,7 @@ type stepGauges struct {
 	jwksKeys    float64
 	fingerprint string
 	fpPair      *dto.LabelPair
+	fpSeen      bool // the last run reported the fingerprint
 	// changed is when the key set's fingerprint last changed; the first
 	// fingerprint seen counts as a change at that time.
 	changed float64
@@ -382,6 +390,7 @@ func (s *seriesState) gauge(g probes.StepGauge, at float64) {
 	case probes.GaugeJWKSKeys:
 		sg.jwksKeys = g.Value
 	case probes.GaugeJWKSFingerprint:
+		sg.fpSeen = true
 		if g.Label != sg.fingerprint {
 			sg.fingerprint, sg.fpPair, sg.changed = g.Label, labelPair("fingerprint", g.Label), at
 		}

@@ -23,14 +23,14 @@ var defaultRejected = config.StatusSet{"401", "403"}
 
 // checkExpect decides whether a step met its expectations. A fail-closed
 // check (rejected: true) inverts the meaning of a refusal: 401/403, or a
-// step failing with invalid_credentials or token_rejected, is the pass, and
+// step failing with one of its kind's refusal reasons (invalid_credentials,
+// token_rejected; a jwt step's validation failures), is the pass, and
 // acceptance is the failure not_rejected.
 func (s *CompiledStep) checkExpect(run *Run, resp *Response, err error, took time.Duration) error {
 	exp := &s.Expect
 	if exp.Rejected {
 		if err != nil {
-			switch Classify(err) {
-			case ReasonInvalidCredentials, ReasonTokenRejected:
+			if slices.Contains(s.refusals, Classify(err)) {
 				return nil
 			}
 			return err
@@ -204,6 +204,11 @@ func excerpt(run *Run, resp *Response) string {
 	}
 	return truncateValue(run, strings.Join(strings.Fields(run.Redact(text)), " "))
 }
+
+// Clip shortens a value a target controls (an error description, a state)
+// for a message, after redacting it whole, so that no part of a secret
+// survives the cut.
+func (run *Run) Clip(s string) string { return truncateValue(run, s) }
 
 // truncateValue shortens a target-controlled value for a message, after
 // redacting it whole.

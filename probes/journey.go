@@ -60,6 +60,7 @@ type CompiledStep struct {
 	impl          Step
 	extractOrder  []string
 	defaultStatus config.StatusSet
+	refusals      []Reason
 }
 
 // engineReasons are reasons the engine itself can produce for any step.
@@ -115,7 +116,10 @@ func Compile(cfg *config.Config) ([]*Journey, error) {
 			step := &CompiledStep{
 				Name: cs.Name, Kind: cs.Kind, Always: cs.Always,
 				Extract: cs.Extract, Expect: cs.Expect, RetryUntil: cs.RetryUntil,
-				impl: impl, defaultStatus: kind.DefaultStatus,
+				impl: impl, defaultStatus: kind.DefaultStatus, refusals: kind.Refusals,
+			}
+			if step.refusals == nil {
+				step.refusals = []Reason{ReasonInvalidCredentials, ReasonTokenRejected}
 			}
 			for name := range cs.Extract {
 				step.extractOrder = append(step.extractOrder, name)

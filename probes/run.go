@@ -72,12 +72,7 @@ type Run struct {
 
 	mu         sync.Mutex
 	transports map[*tls.Config]*http.Transport
-	memo       map[string]memoEntry
-}
-
-type memoEntry struct {
-	v   any
-	err error
+	memo       map[string]any
 }
 
 func newRun(env *Env, j *Journey, variant *Variant, target string) *Run {
@@ -177,25 +172,29 @@ func (r *Run) Transport(tlsConfig *tls.Config) *http.Transport {
 	return t
 }
 
-// Memo returns what f returned the first time the run asked for key, so
-// that steps of one run share what the run fetched once — a discovery
-// document, a key set — as a user's browser would, while every run fetches
-// anew and so sees changes.
+// Memo returns what f returned the first time it succeeded for key in
+// this run, so that steps of one run share what the run fetched once — a
+// discovery document, a key set — as a user's browser would, while every
+// run fetches anew and so sees changes. Failures are not kept: a step
+// retried with retry_until fetches again.
 func (r *Run) Memo(key string, f func() (any, error)) (any, error) {
 	r.mu.Lock()
-	e, ok := r.memo[key]
+	v, ok := r.memo[key]
 	r.mu.Unlock()
 	if ok {
-		return e.v, e.err
+		return v, nil
 	}
 	v, err := f()
+	if err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	if r.memo == nil {
-		r.memo = map[string]memoEntry{}
+		r.memo = map[string]any{}
 	}
-	r.memo[key] = memoEntry{v, err}
+	r.memo[key] = v
 	r.mu.Unlock()
-	return v, err
+	return v, nil
 }
 
 // close releases the run's connections.

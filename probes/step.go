@@ -46,6 +46,10 @@ type Kind struct {
 	// DefaultStatus is the status expected when a step sets none ("2xx");
 	// empty when the kind has no HTTP status to check.
 	DefaultStatus config.StatusSet
+	// Refusals are the failure reasons that count as a refusal for a
+	// fail-closed check (expect: { rejected: true }). Default:
+	// invalid_credentials and token_rejected.
+	Refusals []Reason
 }
 
 var (

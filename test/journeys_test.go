@@ -319,7 +319,7 @@ journeys:
   - name: cross-replica
     steps:
       - { name: token, oauth2: { issuer: %[1]q, token_url: "http://%[3]s/token", grant: client_credentials, client_id: %[2]s, client_secret: "${env:T_CC_SECRET}" } }
-      - { name: validate, jwt: { token: "{{ .access_token }}", issuer: %[1]q, jwks_url: "http://%[4]s/jwks" } }
+      - { name: validate, jwt: { token: "{{ .access_token }}", issuer: %[1]q, audience: urn:api, jwks_url: "http://%[4]s/jwks" } }
 `, issuer, idp.CCClient, a.Addr, b.Addr))
 	rec := exporter.NewRecorder("test")
 	rec.SetLocation(cfg.Global.Location)

@@ -352,7 +352,7 @@ journeys:
       - name: token
         oauth2: { token_url: "%[1]s/oauth/token", grant: client_credentials, client_id: c, client_secret: "${file:secret}" }
       - name: validate
-        jwt: { token: "{{ .access_token }}", jwks_url: "%[1]s/jwks" }
+        jwt: { token: "{{ .access_token }}", issuer: "%[1]s", ignore_audience: true, jwks_url: "%[1]s/jwks" }
   - name: unreachable
     steps:
       - name: get

@@ -361,6 +361,8 @@ func (s step) request(ctx context.Context, run *probes.Run) (*http.Request, erro
 			return nil, err
 		}
 		req.SetBasicAuth(user, pass)
+		// A server that echoes the header must not reveal the password.
+		run.AddSecret(strings.TrimPrefix(req.Header.Get("Authorization"), "Basic "))
 	}
 	return req, nil
 }

@@ -9,6 +9,9 @@ package jwtstep
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -35,6 +38,11 @@ func init() {
 			probes.ReasonUnknownKID, probes.ReasonBadSignature, probes.ReasonAlgNotAllowed, probes.ReasonExpired,
 			probes.ReasonNotYetValid, probes.ReasonIATFuture, probes.ReasonIssuerMismatch, probes.ReasonAudienceMismatch,
 			probes.ReasonMissingClaim, probes.ReasonNonceMismatch, probes.ReasonTokenResponse, probes.ReasonBodyTooLarge),
+		// A token that fails validation is refused; a key set that cannot
+		// be fetched decides nothing.
+		Refusals: []probes.Reason{probes.ReasonAlgNotAllowed, probes.ReasonUnknownKID, probes.ReasonBadSignature,
+			probes.ReasonExpired, probes.ReasonNotYetValid, probes.ReasonIATFuture, probes.ReasonIssuerMismatch,
+			probes.ReasonAudienceMismatch, probes.ReasonMissingClaim, probes.ReasonNonceMismatch, probes.ReasonTokenResponse},
 	})
 }
 
@@ -48,22 +56,31 @@ const DefaultLeeway = 30 * time.Second
 // Spec is the jwt step's settings.
 type Spec struct {
 	Token          config.Template   `yaml:"token,required" doc:"The token, e.g. {{ .access_token }} or {{ .id_token }}."`
-	Issuer         string            `yaml:"issuer" doc:"The expected iss, exactly; the key set is discovered from it unless jwks_url is given."`
+	Issuer         string            `yaml:"issuer,required" doc:"The expected iss, exactly; the key set is discovered from it unless jwks_url is given."`
 	JWKSURL        config.Template   `yaml:"jwks_url" doc:"The key set's URL, instead of discovery."`
 	TLS            *config.TLS       `yaml:"tls" doc:"TLS settings for fetching discovery and the key set."`
-	Audience       config.StringList `yaml:"audience" doc:"The aud must contain one of these."`
+	Audience       config.StringList `yaml:"audience" doc:"The aud must contain one of these. Required unless ignore_audience."`
+	IgnoreAudience bool              `yaml:"ignore_audience" doc:"Accept any aud (an IdP that sets none). Checking the audience is what stops a token for another API."`
 	Algorithms     []string          `yaml:"algorithms" doc:"Allowed signing algorithms. Default: every asymmetric one (RS*, PS*, ES*, EdDSA); none and HS* are never allowed."`
 	Type           string            `yaml:"type" doc:"The expected typ header, e.g. at+jwt for RFC 9068 access tokens."`
-	Leeway         *config.Duration  `yaml:"leeway" doc:"Allowed clock difference for exp, nbf and iat. Default 30s."`
+	Leeway         *config.Duration  `yaml:"leeway" doc:"Allowed clock difference for exp, nbf and iat, at most 5m. Default 30s."`
 	RequiredClaims []string          `yaml:"required_claims" doc:"Claims that must be present (reason missing_claim); check their values with expect.json on the claims."`
 	Nonce          config.Template   `yaml:"nonce" doc:"For ID tokens: the nonce it must carry, e.g. {{ .nonce }} from the oauth2 step."`
 	MinRemaining   config.Duration   `yaml:"min_remaining" doc:"The token must stay valid at least this long (reason assertion)."`
 }
 
-// Check validates the settings.
+// MaxLeeway bounds the clock difference a check may forgive; beyond it a
+// token that expired long ago would pass.
+const MaxLeeway = 5 * time.Minute
+
+// Check validates the settings. The checks a relying party must make are
+// not optional: iss always, aud unless explicitly waived.
 func (s *Spec) Check(c *config.Check) {
-	if s.Issuer == "" && s.JWKSURL.IsZero() {
-		c.Errorf("", "needs issuer (to discover the key set and check iss) or jwks_url")
+	if len(s.Audience) == 0 && !s.IgnoreAudience {
+		c.Errorf("audience", "is required: the token's aud must name what it is for (the API, or the client for an ID token); set ignore_audience: true to accept any")
+	}
+	if s.Leeway != nil && (*s.Leeway < 0 || s.Leeway.D() > MaxLeeway) {
+		c.Errorf("leeway", "%s is out of range; use 0s to %s", s.Leeway, MaxLeeway)
 	}
 	for i, a := range s.Algorithms {
 		switch {
@@ -156,19 +173,23 @@ func (s step) verify(raw string, h header, keys *oidc.KeySet, nonce string, now 
 		{Name: probes.GaugeJWKSKeys, Value: float64(len(keys.Keys))},
 		{Name: probes.GaugeJWKSFingerprint, Value: 1, Label: keys.Fingerprint},
 	}
-	candidates := keys.Key(h.Kid)
+	named := keys.Key(h.Kid)
 	if h.Kid == "" {
-		for _, k := range keys.Keys {
-			if k.Algorithm == "" || k.Algorithm == h.Alg {
-				candidates = append(candidates, k)
-			}
+		named = keys.Keys
+	}
+	var candidates []jose.JSONWebKey
+	for _, k := range named {
+		if fits(k, h.Alg) {
+			candidates = append(candidates, k)
 		}
 	}
-	if len(candidates) == 0 {
-		if h.Kid == "" {
-			return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonUnknownKID, "the token has no kid and no key in the set fits %s", h.Alg)
-		}
+	switch {
+	case len(named) == 0:
 		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonUnknownKID, "kid %q is not in the key set at %s (kids: %s)", h.Kid, probes.ShortURL(keys.URL), keys.KIDs())
+	case len(candidates) == 0 && h.Kid == "":
+		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonUnknownKID, "the token has no kid and no key in the set fits %s", h.Alg)
+	case len(candidates) == 0:
+		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonBadSignature, "key %q cannot verify %s: its type or alg is another", h.Kid, h.Alg)
 	}
 
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(h.Alg)})
@@ -266,6 +287,23 @@ func (s step) checkClaims(claims map[string]any, resp *probes.Response, want str
 		return probes.Failf(probes.ReasonAssertion, "the token expires in %s, less than min_remaining %s", exp.Sub(now).Round(time.Second), s.MinRemaining)
 	}
 	return nil
+}
+
+// fits reports whether a key can verify a signature algorithm: its alg, if
+// it names one, is that algorithm, and its type and curve match.
+func fits(k jose.JSONWebKey, alg string) bool {
+	if k.Algorithm != "" && k.Algorithm != alg {
+		return false
+	}
+	switch key := k.Key.(type) {
+	case *rsa.PublicKey:
+		return strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")
+	case *ecdsa.PublicKey:
+		return alg == map[int]string{256: "ES256", 384: "ES384", 521: "ES512"}[key.Curve.Params().BitSize]
+	case ed25519.PublicKey:
+		return alg == "EdDSA"
+	}
+	return false
 }
 
 // numericDate reads a NumericDate claim (RFC 7519 §2): seconds since the

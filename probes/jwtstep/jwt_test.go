@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,6 +87,7 @@ func unsigned(header, claims map[string]any, sig string) string {
 // issuer is an httptest identity provider: discovery and a key set.
 type issuer struct {
 	*httptest.Server
+	mu         sync.Mutex
 	keys       []key
 	jwksStatus int
 	jwksBody   string
@@ -105,7 +107,10 @@ func newIssuer(t *testing.T, keys ...key) *issuer {
 			json.NewEncoder(w).Encode(map[string]string{"issuer": iss, "jwks_uri": is.URL + "/jwks"})
 		case "/jwks":
 			is.fetches.Add(1)
-			w.WriteHeader(is.jwksStatus)
+			is.mu.Lock()
+			status := is.jwksStatus
+			is.mu.Unlock()
+			w.WriteHeader(status)
 			if is.jwksBody != "" {
 				fmt.Fprint(w, is.jwksBody)
 				return
@@ -121,6 +126,12 @@ func newIssuer(t *testing.T, keys ...key) *issuer {
 	}))
 	t.Cleanup(is.Close)
 	return is
+}
+
+func (is *issuer) setStatus(s int) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.jwksStatus = s
 }
 
 func claims(iss string, mods ...func(map[string]any)) map[string]any {
@@ -139,13 +150,19 @@ func del(k string) func(map[string]any)        { return func(c map[string]any) {
 // validate runs one jwt step over a token and returns the result.
 func validate(t *testing.T, token, settings string) probes.Result {
 	t.Helper()
+	return validateWith(t, token, settings, "")
+}
+
+func validateWith(t *testing.T, token, settings, stepExtra string) probes.Result {
+	t.Helper()
 	_, js := probetest.Compile(t, fmt.Sprintf(`
 journeys:
   - name: j
     vars: { tok: %q, nonce: n-123 }
     steps:
       - name: check
-        jwt: { token: "{{ .tok }}", %s }`, token, settings))
+        jwt: { token: "{{ .tok }}", %s }
+        %s`, token, settings, stepExtra))
 	return js[0].Execute(context.Background(), nil, js[0].Variants[0], "")
 }
 
@@ -226,7 +243,7 @@ func TestKeySetFailures(t *testing.T) {
 	}{
 		{"key set 500", func(is *issuer) { is.jwksStatus = 500 }, probes.ReasonJWKSFetch, "status 500"},
 		{"key set not JSON", func(is *issuer) { is.jwksBody = "<html>" }, probes.ReasonJWKSFetch, "not a JWKS"},
-		{"key set empty", func(is *issuer) { is.jwksBody = `{"keys":[]}` }, probes.ReasonJWKSFetch, "no keys"},
+		{"key set empty", func(is *issuer) { is.jwksBody = `{"keys":[]}` }, probes.ReasonJWKSFetch, "no usable signing key"},
 		{"key set with private keys", func(is *issuer) { is.jwksBody = string(priv) }, probes.ReasonJWKSFetch, "private key material"},
 		{"discovery names another issuer", func(is *issuer) { is.iss = is.URL + "/" }, probes.ReasonIssuerMismatch, "must match exactly"},
 	}
@@ -234,7 +251,7 @@ func TestKeySetFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			is := newIssuer(t, k1)
 			tt.setup(is)
-			res := validate(t, tok(is), fmt.Sprintf("issuer: %q", is.URL))
+			res := validate(t, tok(is), fmt.Sprintf("issuer: %q, ignore_audience: true", is.URL))
 			if res.Reason != tt.reason || !strings.Contains(res.Message, tt.msg) {
 				t.Errorf("got %q %q; want %q containing %q", res.Reason, res.Message, tt.reason, tt.msg)
 			}
@@ -244,7 +261,7 @@ func TestKeySetFailures(t *testing.T) {
 		is := newIssuer(t, k1)
 		token := tok(is)
 		is.Close()
-		res := validate(t, token, fmt.Sprintf("issuer: %q", is.URL))
+		res := validate(t, token, fmt.Sprintf("issuer: %q, ignore_audience: true", is.URL))
 		if res.Reason != probes.ReasonDiscovery {
 			t.Errorf("got %q %q; want discovery", res.Reason, res.Message)
 		}
@@ -264,8 +281,8 @@ journeys:
   - name: j
     vars: { tok: %q }
     steps:
-      - { name: a, jwt: { token: "{{ .tok }}", issuer: %q }, expect: { json: { "$.scope": api } } }
-      - { name: b, jwt: { token: "{{ .tok }}", issuer: %[2]q } }`, token, is.URL))
+      - { name: a, jwt: { token: "{{ .tok }}", issuer: %q, audience: urn:api }, expect: { json: { "$.scope": api } } }
+      - { name: b, jwt: { token: "{{ .tok }}", issuer: %[2]q, audience: urn:api } }`, token, is.URL))
 	var fingerprint string
 	for run := 1; run <= 2; run++ {
 		res := js[0].Execute(context.Background(), nil, js[0].Variants[0], "")
@@ -308,18 +325,13 @@ journeys:
 }
 
 func TestConfigErrors(t *testing.T) {
-	cfg := `journeys: [{ name: j, steps: [{ name: s, jwt: { token: x, algorithms: [HS256, none, XX256] } }] }]`
-	err := probetest.Errors(t, cfg)
+	err := probetest.Errors(t, `journeys: [{ name: j, steps: [
+	  { name: s, jwt: { token: x } },
+	  { name: t, jwt: { token: x, issuer: "https://i.example", leeway: 1h, algorithms: [HS256, none, XX256] } } ] }]`)
 	for _, want := range []string{
-		"journeys[0].steps[0].jwt: needs issuer (to discover the key set and check iss) or jwks_url",
-	} {
-		if !strings.Contains(err, want) {
-			t.Errorf("errors lack %q:\n%s", want, err)
-		}
-	}
-	cfg = `journeys: [{ name: j, steps: [{ name: s, jwt: { token: x, issuer: "https://i.example", algorithms: [HS256, none, XX256] } }] }]`
-	err = probetest.Errors(t, cfg)
-	for _, want := range []string{
+		"journeys[0].steps[0].jwt.issuer: is required",
+		"journeys[0].steps[1].jwt.audience: is required: the token's aud must name what it is for",
+		"journeys[0].steps[1].jwt.leeway: 1h0m0s is out of range; use 0s to 5m0s",
 		"algorithms[0]: HS256 is never accepted",
 		"algorithms[1]: none is never accepted",
 		`algorithms[2]: "XX256" is not a signing algorithm`,
@@ -327,5 +339,83 @@ func TestConfigErrors(t *testing.T) {
 		if !strings.Contains(err, want) {
 			t.Errorf("errors lack %q:\n%s", want, err)
 		}
+	}
+}
+
+// Keys the step cannot use for the token's algorithm are never tried: an
+// encryption key, a key pinned to another algorithm, a key of another type.
+func TestKeyUse(t *testing.T) {
+	k1 := rsaKey(t, "k1")
+	enc := rsaKey(t, "k1")
+	tests := []struct {
+		name   string
+		pub    func() []jose.JSONWebKey
+		alg    jose.SignatureAlgorithm
+		reason probes.Reason
+	}{
+		{"encryption key with the kid", func() []jose.JSONWebKey {
+			k := k1.jwk.Public()
+			k.Use = "enc"
+			other := enc.jwk.Public()
+			other.KeyID = "k2"
+			return []jose.JSONWebKey{k, other}
+		}, jose.RS256, probes.ReasonUnknownKID},
+		{"key pinned to RS256, token PS256", func() []jose.JSONWebKey {
+			k := k1.jwk.Public()
+			k.Algorithm = "RS256"
+			return []jose.JSONWebKey{k}
+		}, jose.PS256, probes.ReasonBadSignature},
+		{"an unusable key beside the good one", func() []jose.JSONWebKey {
+			e := enc.jwk.Public()
+			e.Use, e.KeyID = "enc", "e1"
+			return []jose.JSONWebKey{e, k1.jwk.Public()}
+		}, jose.RS256, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := newIssuer(t)
+			body, _ := json.Marshal(jose.JSONWebKeySet{Keys: tt.pub()})
+			is.jwksBody = string(body)
+			res := validate(t, sign(t, k1, tt.alg, "k1", claims(is.URL), nil), fmt.Sprintf("issuer: %q, audience: urn:api", is.URL))
+			if res.Reason != tt.reason {
+				t.Errorf("reason %q (%s), want %q", res.Reason, res.Message, tt.reason)
+			}
+		})
+	}
+}
+
+// A fail-closed check with a jwt step: a tampered token must fail
+// validation; a valid one fails the check with not_rejected.
+func TestRejected(t *testing.T) {
+	k1 := rsaKey(t, "k1")
+	is := newIssuer(t, k1)
+	good := sign(t, k1, jose.RS256, "k1", claims(is.URL), nil)
+	_, js := probetest.Compile(t, fmt.Sprintf(`
+journeys:
+  - name: j
+    vars: { tok: %q }
+    steps:
+      - { name: tampered, jwt: { token: "{{ tamper .tok }}", issuer: %q, audience: urn:api }, expect: { rejected: true } }
+      - { name: valid, jwt: { token: "{{ .tok }}", issuer: %[2]q, audience: urn:api }, expect: { rejected: true } }`, good, is.URL))
+	res := js[0].Execute(context.Background(), nil, js[0].Variants[0], "")
+	if res.Reason != probes.ReasonNotRejected || res.FailedStep != "valid" {
+		t.Errorf("got %s at %s (%s); want the tampered token refused and the valid one not_rejected", res.Reason, res.FailedStep, res.Message)
+	}
+}
+
+// A step retried with retry_until fetches the key set again: a failure is
+// not remembered for the rest of the run.
+func TestRetryRefetchesKeys(t *testing.T) {
+	k1 := rsaKey(t, "k1")
+	is := newIssuer(t, k1)
+	is.jwksStatus = 503
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		is.setStatus(200)
+	}()
+	res := validateWith(t, sign(t, k1, jose.RS256, "k1", claims(is.URL), nil), fmt.Sprintf("issuer: %q, audience: urn:api", is.URL),
+		"retry_until: { every: 100ms, for: 3s }")
+	if res.Outcome != probes.OutcomeSuccess {
+		t.Errorf("%s: %s", res.Reason, res.Message)
 	}
 }

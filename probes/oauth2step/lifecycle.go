@@ -99,7 +99,7 @@ func (s introspect) Do(ctx context.Context, run *probes.Run) (*probes.Response, 
 		return nil, err
 	}
 	if resp.Status != http.StatusOK {
-		return resp, oidc.EndpointError("the introspection endpoint", resp)
+		return resp, oidc.EndpointError(run, "the introspection endpoint", resp)
 	}
 	var doc struct {
 		Active *bool `json:"active"`
@@ -148,7 +148,7 @@ func (s userinfo) Do(ctx context.Context, run *probes.Run) (*probes.Response, er
 	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
 		return resp, probes.Failf(probes.ReasonTokenRejected, "the userinfo endpoint refused the token (status %d)", resp.Status)
 	case resp.Status != http.StatusOK:
-		return resp, oidc.EndpointError("the userinfo endpoint", resp)
+		return resp, oidc.EndpointError(run, "the userinfo endpoint", resp)
 	}
 	if _, err := resp.JSON(); err != nil {
 		return resp, probes.Failf(probes.ReasonTokenResponse, "the userinfo response is not JSON (a signed userinfo response is not supported)")
@@ -188,7 +188,7 @@ func (s revoke) Do(ctx context.Context, run *probes.Run) (*probes.Response, erro
 		return nil, err
 	}
 	if resp.Status != http.StatusOK {
-		return resp, oidc.EndpointError("the revocation endpoint", resp)
+		return resp, oidc.EndpointError(run, "the revocation endpoint", resp)
 	}
 	return resp, nil
 }

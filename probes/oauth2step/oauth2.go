@@ -75,6 +75,7 @@ type Login struct {
 	FormSelector config.CSS                 `yaml:"form_selector" doc:"CSS selector of the login form. Default: the first form with one of the fields, or a password input."`
 	MFA          *Page                      `yaml:"mfa" doc:"A second-factor page after the login, e.g. { form: { otp: '{{ totp \"${env:SEED}\" }}' } }."`
 	Consent      bool                       `yaml:"consent" doc:"Submit a consent page if the identity provider shows one."`
+	AllowedHosts []string                   `yaml:"allowed_hosts" doc:"Hosts (host:port as in the URL) forms may be sent to besides those the login was redirected through."`
 }
 
 // Page is one more form to fill.
@@ -109,11 +110,32 @@ func (s *Spec) Check(c *config.Check) {
 			c.Errorf("login", "is required for authorization_code: give at least login.form with the user's fields")
 		}
 	}
-	if s.Grant != AuthorizationCode && (s.Login != nil || s.RedirectURI != "") {
-		c.Errorf("login", "and redirect_uri only apply to grant authorization_code")
+	// Settings of other grants are mistakes, not options: say so.
+	for field, set := range map[string]bool{
+		"login": s.Login != nil, "redirect_uri": s.RedirectURI != "", "pkce": s.PKCE != nil,
+	} {
+		if set && s.Grant != AuthorizationCode {
+			c.Errorf(field, "only applies to grant authorization_code, not %s", s.Grant)
+		}
+	}
+	if (!s.Username.IsZero() || !s.Password.IsZero()) && s.Grant != Password {
+		c.Errorf("", "username and password only apply to grant password, not %s", s.Grant)
+	}
+	if c.Has("refresh_token") && s.Grant != RefreshToken {
+		c.Errorf("refresh_token", "only applies to grant refresh_token, not %s", s.Grant)
+	}
+	for _, k := range sortedKeys(s.Params) {
+		if slices.Contains(reservedParams, k) {
+			c.Errorf("params."+k, "is set by authprobe from the step's settings; remove it")
+		}
 	}
 	s.CheckNeeds(c, needs...)
 }
+
+// reservedParams are the request parameters authprobe sets itself.
+var reservedParams = []string{"grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type",
+	"code", "code_verifier", "code_challenge", "code_challenge_method", "redirect_uri", "response_type", "state", "nonce",
+	"scope", "resource", "username", "password", "refresh_token"}
 
 type step struct{ *Spec }
 
@@ -166,7 +188,7 @@ func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := oidc.ParseTokenResponse(resp)
+	tok, err := oidc.ParseTokenResponse(run, resp)
 	if err != nil {
 		return resp, err
 	}
@@ -237,8 +259,13 @@ func (s step) authorize(ctx context.Context, run *probes.Run) (code, verifier st
 	if err != nil {
 		return "", "", probes.Failf(probes.ReasonInternal, "authorization request: %v", err)
 	}
+	// Credentials go only to origins the flow has been sent to — the
+	// authorization endpoint and where it redirected — or to allowed_hosts,
+	// and never from https down to http.
+	visited := map[string]bool{}
 	var loggedIn, mfaDone, consented bool
 	for range maxPages {
+		visited[origin(req.URL)] = true
 		resp, err := oidc.Do(run, s.TLS, req)
 		if err != nil {
 			return "", "", err
@@ -254,14 +281,21 @@ func (s step) authorize(ctx context.Context, run *probes.Run) (code, verifier st
 			if sameEndpoint(next, redirect) {
 				return s.callback(run, next, state, verifier)
 			}
+			if next.Query().Get("state") == state || next.Query().Get("code") != "" {
+				// The answer, sent somewhere else than redirect_uri: never
+				// deliver the code to a place that was not configured.
+				return "", "", probes.Failf(probes.ReasonIdPError, "the identity provider sent the authorization answer to %s, not to redirect_uri %s", probes.ShortURL(next.String()), probes.ShortURL(s.RedirectURI))
+			}
 			if req, err = http.NewRequestWithContext(ctx, http.MethodGet, next.String(), nil); err != nil {
 				return "", "", probes.Failf(probes.ReasonInternal, "following a redirect: %v", err)
 			}
 			continue
 		}
-		if resp.Status != http.StatusOK {
+		if resp.Status != http.StatusOK && (resp.Status < 400 || resp.Status >= 500) {
 			return "", "", probes.Failf(probes.ReasonIdPError, "the identity provider answered status %d at %s: %s", resp.Status, probes.ShortURL(resp.URL), run.Excerpt(resp))
 		}
+		// A 4xx page may be the login form shown again with an error, as
+		// some identity providers answer a wrong password.
 		doc, err := resp.HTML()
 		if err != nil {
 			return "", "", probes.Failf(probes.ReasonIdPError, "the page at %s is not HTML: %v", probes.ShortURL(resp.URL), err)
@@ -280,6 +314,8 @@ func (s step) authorize(ctx context.Context, run *probes.Run) (code, verifier st
 				return "", "", probes.Failf(probes.ReasonInvalidCredentials, "the identity provider showed the login form again: %s", errorText(run, doc, resp))
 			}
 			form, values, loggedIn = s.loginForm(doc, forms), s.Login.Form, true
+		case resp.Status != http.StatusOK:
+			return "", "", probes.Failf(probes.ReasonIdPError, "the identity provider answered status %d at %s: %s", resp.Status, probes.ShortURL(resp.URL), run.Excerpt(resp))
 		case s.Login.Consent && len(forms) > 0 && !consented:
 			form, consented = forms[0], true
 		case len(forms) > 0 && !s.Login.Consent:
@@ -289,6 +325,9 @@ func (s step) authorize(ctx context.Context, run *probes.Run) (code, verifier st
 			return "", "", probes.Failf(probes.ReasonIdPError, "the identity provider showed a page without a form to fill at %s: %s", probes.ShortURL(resp.URL), run.Excerpt(resp))
 		}
 		if req, err = submit(ctx, run, resp, form, values); err != nil {
+			return "", "", err
+		}
+		if err := s.checkTarget(resp, req.URL, visited); err != nil {
 			return "", "", err
 		}
 	}
@@ -305,6 +344,22 @@ func (s step) loginForm(doc *html.Node, forms []*html.Node) *html.Node {
 	return pickForm(forms, s.Login.Form, true)
 }
 
+// checkTarget refuses to send a form anywhere the flow has not been, or
+// from https to http.
+func (s step) checkTarget(resp *probes.Response, target *url.URL, visited map[string]bool) error {
+	page, _ := url.Parse(resp.URL)
+	if page != nil && page.Scheme == "https" && target.Scheme != "https" {
+		return probes.Failf(probes.ReasonIdPError, "the form at %s posts to %s without TLS; authprobe does not send credentials in clear text", probes.ShortURL(resp.URL), probes.ShortURL(target.String()))
+	}
+	if visited[origin(target)] || slices.ContainsFunc(s.Login.AllowedHosts, func(h string) bool { return strings.EqualFold(h, target.Host) }) {
+		return nil
+	}
+	return probes.Failf(probes.ReasonIdPError, "the form at %s posts to %s, where the login has not been; add %s to login.allowed_hosts if that is expected",
+		probes.ShortURL(resp.URL), probes.ShortURL(target.String()), target.Host)
+}
+
+func origin(u *url.URL) string { return strings.ToLower(u.Scheme + "://" + u.Host) }
+
 // callback takes the code from the redirect to redirect_uri and checks the
 // state (and the issuer, RFC 9207, when sent).
 func (s step) callback(run *probes.Run, u *url.URL, state, verifier string) (string, string, error) {
@@ -314,13 +369,13 @@ func (s step) callback(run *probes.Run, u *url.URL, state, verifier string) (str
 		if d := q.Get("error_description"); d != "" {
 			msg += ": " + d
 		}
-		return "", "", probes.Failf(probes.ReasonIdPError, "the authorization failed: %s", truncate(msg))
+		return "", "", probes.Failf(probes.ReasonIdPError, "the authorization failed: %s", run.Clip(msg))
 	}
 	if got := q.Get("state"); got != state {
-		return "", "", probes.Failf(probes.ReasonIdPError, "the redirect carries state %q, not the %q sent: the answer is not to this request", truncate(got), state)
+		return "", "", probes.Failf(probes.ReasonIdPError, "the redirect carries state %q, not the %q sent: the answer is not to this request", run.Clip(got), state)
 	}
 	if iss := q.Get("iss"); iss != "" && s.Issuer != "" && iss != s.Issuer {
-		return "", "", probes.Failf(probes.ReasonIssuerMismatch, "the redirect names the issuer %q, not %q", truncate(iss), s.Issuer)
+		return "", "", probes.Failf(probes.ReasonIssuerMismatch, "the redirect names the issuer %q, not %q", run.Clip(iss), s.Issuer)
 	}
 	code := q.Get("code")
 	if code == "" {
@@ -380,7 +435,7 @@ func submit(ctx context.Context, run *probes.Run, resp *probes.Response, form *h
 	action, _ := htmlx.Attr(form, "action")
 	target, err := base.Parse(action)
 	if err != nil {
-		return nil, probes.Failf(probes.ReasonIdPError, "the form's action %q is not a URL", truncate(action))
+		return nil, probes.Failf(probes.ReasonIdPError, "the form's action %q is not a URL", run.Clip(action))
 	}
 	method, _ := htmlx.Attr(form, "method")
 	if strings.EqualFold(method, "get") {
@@ -447,7 +502,7 @@ func errorText(run *probes.Run, doc *html.Node, resp *probes.Response) string {
 		return false
 	}
 	if walk(doc) {
-		return fmt.Sprintf("%q", truncate(run.Redact(found)))
+		return fmt.Sprintf("%q", run.Clip(found))
 	}
 	return fmt.Sprintf("%q", run.Excerpt(resp))
 }
@@ -459,13 +514,6 @@ func sortedKeys(m map[string]config.Template) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-func truncate(s string) string {
-	if len(s) > 120 {
-		return s[:120] + "…"
-	}
-	return s
 }
 
 func random() string {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/authprobe/authprobe/internal/probetest"
+	"github.com/authprobe/authprobe/internal/redact"
 	"github.com/authprobe/authprobe/probes"
 )
 
@@ -49,6 +50,7 @@ func TestTokenEndpointReasons(t *testing.T) {
 		{"wrong password", 400, "application/json", `{"error":"invalid_grant"}`, probes.ReasonInvalidCredentials, "invalid_grant"},
 		{"other OAuth error", 400, "application/json", `{"error":"invalid_scope"}`, probes.ReasonIdPError, "invalid_scope"},
 		{"server error", 503, "text/html", `<h1>upstream down</h1>`, probes.ReasonIdPError, "status 503"},
+		{"server error saying invalid_grant", 503, "application/json", `{"error":"invalid_grant"}`, probes.ReasonIdPError, "failed (status 503): invalid_grant"},
 		{"HTML with 200", 200, "text/html", `<html>login</html>`, probes.ReasonTokenResponse, "not application/json"},
 		{"not JSON", 200, "application/json", `{"access_token":`, probes.ReasonTokenResponse, "not a JSON object"},
 		{"no access token", 200, "application/json", `{"token_type":"Bearer"}`, probes.ReasonTokenResponse, "no access_token"},
@@ -99,6 +101,9 @@ journeys:
 type fakeIdP struct {
 	*httptest.Server
 	loginOK    func(r *http.Request) bool
+	failStatus int    // status of the login form shown again; default 200
+	answerTo   string // where the answer goes; default the redirect_uri
+	action     string // where the login form posts; default /login
 	mfa        bool
 	consent    bool
 	stateFn    func(string) string
@@ -122,7 +127,11 @@ func newFakeIdP(t *testing.T) *fakeIdP {
 				q = f.callback(q)
 			}
 			f.codeIssued = q.Get("code")
-			http.Redirect(w, r, redirect+"?"+q.Encode(), http.StatusFound)
+			to := redirect
+			if f.answerTo != "" {
+				to = f.answerTo
+			}
+			http.Redirect(w, r, to+"?"+q.Encode(), http.StatusFound)
 		}
 		switch r.URL.Path {
 		case "/.well-known/openid-configuration":
@@ -137,7 +146,11 @@ func newFakeIdP(t *testing.T) *fakeIdP {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 		case "/login":
 			if r.Method == http.MethodGet {
-				fmt.Fprint(w, `<html><form method="post" action="/login"><input type="hidden" name="csrf" value="c-42"><input name="username"><input type="password" name="password"><button name="action" value="signin">Sign in</button></form></html>`)
+				action := f.action
+				if action == "" {
+					action = "/login"
+				}
+				fmt.Fprintf(w, `<html><form method="post" action="%s"><input type="hidden" name="csrf" value="c-42"><input name="username"><input type="password" name="password"><button name="action" value="signin">Sign in</button></form></html>`, action)
 				return
 			}
 			if c, err := r.Cookie("interaction"); err != nil || c.Value != "i1" {
@@ -146,6 +159,9 @@ func newFakeIdP(t *testing.T) *fakeIdP {
 			}
 			f.sawCSRF = r.PostForm.Get("csrf") == "c-42" && r.PostForm.Get("action") == "signin"
 			if !f.loginOK(r) {
+				if f.failStatus != 0 {
+					w.WriteHeader(f.failStatus)
+				}
 				fmt.Fprint(w, `<html><form method="post" action="/login"><p class="error">Invalid username or password.</p><input name="username"><input type="password" name="password"></form></html>`)
 				return
 			}
@@ -235,6 +251,9 @@ func TestAuthorizationCode(t *testing.T) {
 		{"issuer mix-up", func(f *fakeIdP) {
 			f.callback = func(q url.Values) url.Values { q.Set("iss", "https://evil.example"); return q }
 		}, "right", "", probes.ReasonIssuerMismatch, "https://evil.example"},
+		{"wrong password shown again with a 400", func(f *fakeIdP) { f.failStatus = 400 }, "wrong", "", probes.ReasonInvalidCredentials, "Invalid username or password"},
+		{"login form posting to another host", func(f *fakeIdP) { f.action = "http://collector.example/steal" }, "right", "", probes.ReasonIdPError, "add collector.example to login.allowed_hosts"},
+		{"the answer sent elsewhere", func(f *fakeIdP) { f.answerTo = "http://app.example.com/callback" }, "right", "", probes.ReasonIdPError, "sent the authorization answer to http://app.example.com/callback, not to redirect_uri"},
 		{"error redirect", func(f *fakeIdP) {
 			f.callback = func(url.Values) url.Values {
 				return url.Values{"error": {"server_error"}, "error_description": {"db down"}}
@@ -291,6 +310,13 @@ journeys:
   - name: j
     steps:
       - { name: e, oauth2: { grant: refresh_token, token_url: "https://x.example/t" } }`)
+	err += probetest.Errors(t, `
+journeys:
+  - name: j
+    steps:
+      - { name: f, oauth2: { grant: client_credentials, token_url: "https://x.example/t", client_id: c, client_secret: s,
+                             username: u, password: p, pkce: false, params: { state: x, audience: a } } }
+      - { name: g, oauth2: { grant: client_credentials, token_url: "https://x.example/t", client_id: c, client_secret: s, client_auth: none, key_id: k } }`)
 	for _, w := range []string{
 		`steps[0].oauth2.grant: "implicit" is not a grant authprobe knows`,
 		`steps[1].oauth2: the password grant needs username and password`,
@@ -299,9 +325,43 @@ journeys:
 		`steps[2].oauth2.token_url: is required without issuer`,
 		`steps[3].oauth2.private_key: is not a PEM private key`,
 		`steps[0].oauth2.refresh_token: uses {{ .refresh_token }}, which no earlier step or vars sets`,
+		`steps[0].oauth2: username and password only apply to grant password, not client_credentials`,
+		`steps[0].oauth2.pkce: only applies to grant authorization_code, not client_credentials`,
+		`steps[0].oauth2.params.state: is set by authprobe from the step's settings`,
+		`steps[1].oauth2.client_secret: is not used with client_auth none`,
+		`steps[1].oauth2.private_key: and key_id only apply to client_auth private_key_jwt`,
 	} {
 		if !strings.Contains(err, w) {
 			t.Errorf("errors lack %q:\n%s", w, err)
 		}
+	}
+}
+
+// An identity provider that echoes the client's secret into a long error
+// description: the message never holds any part of it.
+func TestEchoedSecretIsHidden(t *testing.T) {
+	const secret = "S3CRET-client-value-42"
+	t.Setenv("T_SECRET", secret)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pass, _ := r.BasicAuth()
+		pass, _ = url.QueryUnescape(pass)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(400)
+		fmt.Fprintf(w, `{"error":"invalid_request","error_description":%q}`, strings.Repeat("x", 110)+" got "+pass+" via "+r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	cfg, js := probetest.Compile(t, fmt.Sprintf(`
+journeys:
+  - name: j
+    steps:
+      - { name: token, oauth2: { token_url: "%s/token", grant: client_credentials, client_id: c, client_secret: "${env:T_SECRET}" } }`, srv.URL))
+	env := &probes.Env{}
+	env.SetRedactor(redact.New(cfg.Secrets...))
+	res := js[0].Execute(context.Background(), env, js[0].Variants[0], "")
+	if res.Reason != probes.ReasonIdPError {
+		t.Fatalf("%s: %s", res.Reason, res.Message)
+	}
+	if strings.Contains(res.Message, secret[:6]) || strings.Contains(res.Message, "Basic Yz") {
+		t.Errorf("a part of the secret or the Basic header is in %q", res.Message)
 	}
 }

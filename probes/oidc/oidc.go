@@ -148,7 +148,7 @@ func (p *Provider) URL(ctx context.Context, run *probes.Run, e Endpoint) (string
 
 // Discover fetches the issuer's discovery document, once per run.
 func (p *Provider) Discover(ctx context.Context, run *probes.Run) (*Discovery, error) {
-	v, err := run.Memo("oidc-discovery "+p.Issuer, func() (any, error) {
+	v, err := run.Memo(fmt.Sprintf("discovery %p %s", p.TLS.Config(), p.Issuer), func() (any, error) {
 		u := strings.TrimSuffix(p.Issuer, "/") + "/.well-known/openid-configuration"
 		resp, err := Get(ctx, run, p.TLS, u, "")
 		if err != nil {
@@ -184,16 +184,23 @@ func asDiscovery(err error) error {
 // KeySet is a fetched JWKS with what the key-drift alerts need.
 type KeySet struct {
 	jose.JSONWebKeySet
-	// Fingerprint identifies the set of public keys, whatever their order.
+	// Fingerprint identifies the set of public signing keys, whatever
+	// their order.
 	Fingerprint string
 	URL         string
+	// Skipped counts keys that are not usable signing keys (encryption
+	// keys, unknown types).
+	Skipped int
 }
+
+// maxKeys bounds a key set; real ones hold a handful.
+const maxKeys = 1000
 
 // FetchKeys fetches the key set at url, once per run, and checks it as a
 // relying party should: parseable, every key with a kid, no duplicate kids,
 // no private key material.
 func FetchKeys(ctx context.Context, run *probes.Run, tlsSettings *config.TLS, u string) (*KeySet, error) {
-	v, err := run.Memo("jwks "+u, func() (any, error) {
+	v, err := run.Memo(fmt.Sprintf("jwks %p %s", tlsSettings.Config(), u), func() (any, error) {
 		resp, err := Get(ctx, run, tlsSettings, u, "")
 		if err != nil {
 			if r := probes.Classify(err); r == probes.ReasonTimeout || r == probes.ReasonInternal {
@@ -204,32 +211,49 @@ func FetchKeys(ctx context.Context, run *probes.Run, tlsSettings *config.TLS, u 
 		if resp.Status != http.StatusOK {
 			return nil, probes.Failf(probes.ReasonJWKSFetch, "key set at %s: status %d", probes.ShortURL(u), resp.Status)
 		}
-		var set jose.JSONWebKeySet
-		if err := json.Unmarshal(resp.Body, &set); err != nil {
+		// Keys are parsed one by one: a key authprobe cannot use (an
+		// encryption key, an unknown curve) is skipped, not a reason to
+		// fail the whole set; only a set with no usable signing key is.
+		var doc struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if err := json.Unmarshal(resp.Body, &doc); err != nil {
 			return nil, probes.Failf(probes.ReasonJWKSFetch, "key set at %s is not a JWKS: %v", probes.ShortURL(u), err)
 		}
-		if len(set.Keys) == 0 {
-			return nil, probes.Failf(probes.ReasonJWKSFetch, "key set at %s holds no keys", probes.ShortURL(u))
+		if len(doc.Keys) > maxKeys {
+			return nil, probes.Failf(probes.ReasonJWKSFetch, "key set at %s holds %d keys, more than %d", probes.ShortURL(u), len(doc.Keys), maxKeys)
 		}
+		var set jose.JSONWebKeySet
+		skipped := 0
 		seen := map[string]bool{}
 		var prints []string
-		for _, k := range set.Keys {
+		for _, raw := range doc.Keys {
+			var k jose.JSONWebKey
+			if err := k.UnmarshalJSON(raw); err != nil || (k.Use != "" && k.Use != "sig") {
+				skipped++
+				continue
+			}
 			if !k.IsPublic() {
 				return nil, probes.Failf(probes.ReasonJWKSFetch, "key set at %s publishes private key material (kid %q)", probes.ShortURL(u), k.KeyID)
 			}
-			if seen[k.KeyID] {
-				return nil, probes.Failf(probes.ReasonJWKSFetch, "key set at %s has two keys with kid %q", probes.ShortURL(u), k.KeyID)
+			if k.KeyID != "" && seen[k.KeyID] {
+				return nil, probes.Failf(probes.ReasonJWKSFetch, "key set at %s has two signing keys with kid %q", probes.ShortURL(u), k.KeyID)
 			}
 			seen[k.KeyID] = true
 			tp, err := k.Thumbprint(cryptoSHA256)
 			if err != nil {
-				return nil, probes.Failf(probes.ReasonJWKSFetch, "key set at %s: key %q: %v", probes.ShortURL(u), k.KeyID, err)
+				skipped++
+				continue
 			}
+			set.Keys = append(set.Keys, k)
 			prints = append(prints, k.KeyID+"="+hex.EncodeToString(tp))
+		}
+		if len(set.Keys) == 0 {
+			return nil, probes.Failf(probes.ReasonJWKSFetch, "key set at %s holds no usable signing key (%d keys skipped)", probes.ShortURL(u), skipped)
 		}
 		slices.Sort(prints)
 		sum := sha256.Sum256([]byte(strings.Join(prints, ",")))
-		return &KeySet{JSONWebKeySet: set, Fingerprint: hex.EncodeToString(sum[:6]), URL: u}, nil
+		return &KeySet{JSONWebKeySet: set, Fingerprint: hex.EncodeToString(sum[:6]), URL: u, Skipped: skipped}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -356,6 +380,12 @@ func (c *Client) CheckClient(ch *config.Check) {
 	if c.ClientAuth != "none" && c.ClientID.IsZero() {
 		ch.Errorf("client_id", "is required with client_auth %s", c.ClientAuth)
 	}
+	if c.ClientAuth != "client_secret_basic" && c.ClientAuth != "client_secret_post" && !c.ClientSecret.IsZero() {
+		ch.Errorf("client_secret", "is not used with client_auth %s; remove it or change client_auth", c.ClientAuth)
+	}
+	if c.ClientAuth != "private_key_jwt" && (!c.PrivateKey.IsZero() || c.KeyID != "") {
+		ch.Errorf("private_key", "and key_id only apply to client_auth private_key_jwt")
+	}
 }
 
 // Authenticate adds the client's credentials to a request to the token,
@@ -373,6 +403,8 @@ func (c *Client) Authenticate(run *probes.Run, req *http.Request, form url.Value
 		}
 		// RFC 6749 §2.3.1: both parts are form-encoded before Basic.
 		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+		// A server that echoes the header must not reveal the secret.
+		run.AddSecret(strings.TrimPrefix(req.Header.Get("Authorization"), "Basic "))
 	case "client_secret_post":
 		secret, err := run.Render(c.ClientSecret)
 		if err != nil {
@@ -448,25 +480,27 @@ func ErrorOf(resp *probes.Response) (OAuthError, bool) {
 	return e, true
 }
 
-func (e OAuthError) String() string {
-	if e.Description == "" {
-		return e.Code
-	}
-	return e.Code + ": " + truncate(e.Description, 200)
-}
-
-// EndpointError classifies a failed answer of an OAuth endpoint: a refusal
-// of the client's or user's credentials is invalid_credentials, any other
-// error or a 5xx is idp_error.
-func EndpointError(what string, resp *probes.Response) error {
-	if e, ok := ErrorOf(resp); ok {
-		switch e.Code {
-		case "invalid_grant", "invalid_client", "unauthorized_client", "access_denied":
-			return probes.Failf(probes.ReasonInvalidCredentials, "%s refused (status %d): %s", what, resp.Status, e)
+// EndpointError classifies a failed answer of an OAuth endpoint. A 5xx is
+// the identity provider's failure whatever its body says; a refusal of the
+// client's or the user's credentials is invalid_credentials; any other
+// error is idp_error. Descriptions are redacted before they are cut.
+func EndpointError(run *probes.Run, what string, resp *probes.Response) error {
+	e, ok := ErrorOf(resp)
+	desc := ""
+	if ok {
+		desc = ": " + e.Code
+		if e.Description != "" {
+			desc += ": " + run.Clip(e.Description)
 		}
-		return probes.Failf(probes.ReasonIdPError, "%s failed (status %d): %s", what, resp.Status, e)
 	}
-	if resp.Status == http.StatusUnauthorized {
+	switch {
+	case resp.Status >= 500:
+		return probes.Failf(probes.ReasonIdPError, "%s failed (status %d)%s", what, resp.Status, desc)
+	case ok && (e.Code == "invalid_grant" || e.Code == "invalid_client" || e.Code == "access_denied"):
+		return probes.Failf(probes.ReasonInvalidCredentials, "%s refused (status %d)%s", what, resp.Status, desc)
+	case ok:
+		return probes.Failf(probes.ReasonIdPError, "%s failed (status %d)%s", what, resp.Status, desc)
+	case resp.Status == http.StatusUnauthorized:
 		return probes.Failf(probes.ReasonInvalidCredentials, "%s refused the client (status 401)", what)
 	}
 	return probes.Failf(probes.ReasonIdPError, "%s answered status %d", what, resp.Status)
@@ -485,9 +519,9 @@ type TokenResponse struct {
 
 // ParseTokenResponse checks a token endpoint's answer: 200, JSON, an
 // access_token, a token_type of Bearer (or DPoP), a numeric expires_in.
-func ParseTokenResponse(resp *probes.Response) (*TokenResponse, error) {
+func ParseTokenResponse(run *probes.Run, resp *probes.Response) (*TokenResponse, error) {
 	if resp.Status != http.StatusOK {
-		return nil, EndpointError("the token endpoint", resp)
+		return nil, EndpointError(run, "the token endpoint", resp)
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
 		return nil, probes.Failf(probes.ReasonTokenResponse, "the token response is %q, not application/json", resp.Header.Get("Content-Type"))
@@ -571,13 +605,6 @@ func parsePrivateKey(data []byte) (any, jose.SignatureAlgorithm, error) {
 		return k, jose.EdDSA, nil
 	}
 	return nil, "", fmt.Errorf("holds a %T, which cannot sign a client assertion; use RSA, EC or Ed25519", key)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 func randomString(n int) string {
