@@ -20,3 +20,15 @@ echo '```'
 go test -run '^$' -bench 'Verify' -benchtime 3s ./probes/jwtstep/ | grep -E '^Benchmark'
 go test -run '^$' -bench 'TokenJourney' -benchtime 1000x ./bench/ | grep -E '^Benchmark'
 echo '```'
+
+# Browser login journeys: the demo's single-page app in Chromium, with the
+# pool against a fresh browser per run, for /usr/bin/chromium and, when it
+# is installed, /usr/lib/chromium/chromium-headless-shell (about 13 minutes: twelve
+# 60 s windows, one after the other).
+echo
+if [ -x /usr/bin/chromium ]; then
+	go build -o "$bin/browser-bench" ./bench/cmd/browser-bench
+	"$bin/browser-bench"
+else
+	echo '### Browser journeys: skipped (no /usr/bin/chromium)'
+fi

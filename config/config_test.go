@@ -38,7 +38,7 @@ func TestLoadBadConfigs(t *testing.T) {
 testdata/invalid-missing-env.yaml:12: journeys[0].steps[1].http.headers.Authorization: environment variable AUTHPROBE_TEST_MISSING_TOKEN is not set; set it, or remove ${env:AUTHPROBE_TEST_MISSING_TOKEN}`,
 		"invalid-duration.yaml": `testdata/invalid-duration.yaml:2: global.interval: "30" is not a duration; write a number with a unit, like 500ms, 30s or 1m30s
 testdata/invalid-duration.yaml:5: journeys[0].timeout: "5 s" is not a duration; write a number with a unit, like 500ms, 30s or 1m30s`,
-		"invalid-no-kind.yaml":   `testdata/invalid-no-kind.yaml:4: journeys[0].steps[0]: has no step kind; add one of: http, introspect, jwt, oauth2, revoke, userinfo`,
+		"invalid-no-kind.yaml":   `testdata/invalid-no-kind.yaml:4: journeys[0].steps[0]: has no step kind; add one of: browser, http, introspect, jwt, oauth2, revoke, userinfo`,
 		"invalid-two-kinds.yaml": `testdata/invalid-two-kinds.yaml:6: journeys[0].steps[0].http2: unknown field; did you mean "http"?`,
 		"invalid-duplicate-journey.yaml": `testdata/invalid-duplicate-journey.yaml:6: journeys[0].steps[1].name: "home" is used by an earlier step; step names must be unique in a journey
 testdata/invalid-duplicate-journey.yaml:8: journeys[1].name: "login" is also the name of journeys[0]; journey names must be unique`,

@@ -22,7 +22,7 @@ resolved is an error and nothing starts. Values resolved into request fields
 (marked *template*) are secrets: they never appear in logs, metrics, the
 status page or errors. Write ` + "`$${`" + ` for a literal ` + "`${`" + `. Template fields may also
 use run-time variables, ` + "`{{ .name }}`" + `, set by ` + "`vars`" + `, ` + "`extract`" + ` and step kinds,
-and the helpers ` + "`tamper`, `b64enc`, `b64url`, `b64dec`, `sha256`, `randhex N`, `uuid`, `unix`, `now`, `lower`, `upper`, `trim`, `jsonquote`" + `
+and the helpers ` + "`tamper`, `totp`, `b64enc`, `b64url`, `b64dec`, `sha256`, `s256` (a PKCE challenge), `randhex N`, `uuid`, `unix`, `now`, `lower`, `upper`, `trim`, `jsonquote`" + `
 besides Go's built-ins (` + "`urlquery`, `printf`, `index`" + `). Top-level keys starting with
 ` + "`x-`" + ` are ignored, so YAML anchors shared by journeys have a place to live.
 `)
@@ -47,17 +47,39 @@ besides Go's built-ins (` + "`urlquery`, `printf`, `index`" + `). Top-level keys
 	for _, k := range StepKinds() {
 		t := reflect.TypeOf(k.NewSpec()).Elem()
 		writeTable(&b, "steps[]."+k.Name, k.Doc, t)
-		for _, f := range fields(t) {
-			ft := t.FieldByIndex(f.index).Type
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct && !isLeaf(ft) {
-				writeTable(&b, "steps[]."+k.Name+"."+f.name, "", ft)
-			}
-		}
+		writeNested(&b, "steps[]."+k.Name, t, 0)
 	}
 	return b.String()
+}
+
+// writeNested documents the structs inside a kind's settings — a browser
+// step's actions, a login's second-factor page — down to a few levels.
+func writeNested(b *strings.Builder, title string, t reflect.Type, depth int) {
+	if depth > 3 {
+		return
+	}
+	for _, f := range fields(t) {
+		ft, suffix := t.FieldByIndex(f.index).Type, ""
+		for {
+			switch ft.Kind() {
+			case reflect.Pointer:
+				ft = ft.Elem()
+				continue
+			case reflect.Slice:
+				ft, suffix = ft.Elem(), suffix+"[]"
+				continue
+			case reflect.Map:
+				ft, suffix = ft.Elem(), suffix+".NAME"
+				continue
+			}
+			break
+		}
+		if ft.Kind() == reflect.Struct && !isLeaf(ft) {
+			name := title + "." + f.name + suffix
+			writeTable(b, name, "", ft)
+			writeNested(b, name, ft, depth+1)
+		}
+	}
 }
 
 func writeTable(b *strings.Builder, title, doc string, t reflect.Type) {

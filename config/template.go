@@ -33,11 +33,16 @@ type Template struct {
 // TemplateFuncs are the helpers templates may call besides text/template's
 // built-ins (urlquery, printf, len, index, ...).
 var TemplateFuncs = template.FuncMap{
-	"tamper":    Tamper,
-	"b64enc":    func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
-	"b64url":    func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) },
-	"b64dec":    b64dec,
-	"sha256":    func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) },
+	"tamper": Tamper,
+	"b64enc": func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
+	"b64url": func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) },
+	"b64dec": b64dec,
+	"sha256": func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) },
+	// s256 is the PKCE S256 code challenge of a verifier (RFC 7636).
+	"s256": func(s string) string {
+		h := sha256.Sum256([]byte(s))
+		return base64.RawURLEncoding.EncodeToString(h[:])
+	},
 	"randhex":   randhex,
 	"uuid":      uuid,
 	"unix":      func() int64 { return time.Now().Unix() },

@@ -149,6 +149,13 @@ func (b *ByteSize) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 	if !ok {
 		return
 	}
+	if err := b.Parse(s); err != nil {
+		d.Errorf(n, path, "%q %v", n.Value, err)
+	}
+}
+
+// Parse reads a size written as bytes or with a unit: 512KiB, 2MiB.
+func (b *ByteSize) Parse(s string) error {
 	num, mult := strings.TrimSpace(s), int64(1)
 	for _, u := range byteUnits {
 		if strings.HasSuffix(num, u.suffix) {
@@ -158,10 +165,10 @@ func (b *ByteSize) UnmarshalConfig(d *Decoder, n *yaml.Node, path Path) {
 	}
 	v, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || v < 0 || v > (1<<40)/mult {
-		d.Errorf(n, path, "%q is not a size; write bytes or a number with a unit, like 512KiB or 2MiB", n.Value)
-		return
+		return fmt.Errorf("is not a size; write bytes or a number with a unit, like 512KiB or 2MiB")
 	}
 	*b = ByteSize(v * mult)
+	return nil
 }
 
 // String formats the size with the largest exact binary unit.

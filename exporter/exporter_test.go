@@ -1,6 +1,7 @@
 package exporter_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -387,4 +388,95 @@ func TestStepGaugesFollowTheLastRun(t *testing.T) {
 	got, _ = scrape(t, h)
 	lacks(t, got, "authprobe_token_expiry_timestamp_seconds{", "authprobe_jwks_keys{", "authprobe_jwks_info{", "authprobe_jwks_last_change_timestamp_seconds{")
 	has(t, got, map[string]float64{`authprobe_tls_cert_expiry_timestamp_seconds{journey="login",location="",step="page",target="10.0.0.7:443",variant=""}`: 2e9})
+}
+
+// Browser steps: each action gets a step_duration series from start-up,
+// navigations their phases, and failure evidence is kept (bounded) and
+// served with its screenshot.
+func TestBrowserEvidence(t *testing.T) {
+	_, js := probetest.Compile(t, `
+journeys:
+  - name: spa
+    steps:
+      - name: login
+        browser: { actions: [{ navigate: "https://app.example.com/" }, { click: "#go" }] }
+`)
+	j := js[0]
+	r := exporter.NewRecorder("test")
+	key := probes.SeriesKey{Journey: "spa"}
+	r.Series(j, key, true)
+	h := exporter.Handler(exporter.Options{Recorder: r})
+	got, _ := scrape(t, h)
+	has(t, got, map[string]float64{
+		`authprobe_step_duration_seconds_count{journey="spa",location="",step="login/1:navigate",target="",variant=""}`:                   0,
+		`authprobe_step_duration_seconds_count{journey="spa",location="",step="login/2:click",target="",variant=""}`:                      0,
+		`authprobe_browser_navigation_seconds_count{journey="spa",location="",phase="load",step="login/1:navigate",target="",variant=""}`: 0,
+	})
+	png := []byte("\x89PNG\r\n\x1a\nnot really")
+	now := time.Now()
+	for i := range 7 {
+		r.Result(j, probes.Result{Journey: "spa", Start: now.Add(time.Duration(i) * time.Second), Outcome: probes.OutcomeFailure,
+			Reason: probes.ReasonElementNotFound, FailedStep: "login", Message: "#go did not appear",
+			Steps: []probes.StepResult{{Name: "login", Outcome: probes.OutcomeFailure, Actions: []probes.ActionResult{
+				{Name: "1:navigate", Duration: 300 * time.Millisecond, TTFB: 0.05, DOMContentLoaded: 0.2, Load: 0.25},
+				{Name: "2:click", Duration: time.Second, Failed: true}}}},
+			Artifact: &probes.Artifact{Step: "login", URL: "https://app.example.com/", Console: []string{"exception: boom"}, Screenshot: png}})
+	}
+	got, _ = scrape(t, h)
+	has(t, got, map[string]float64{
+		`authprobe_step_duration_seconds_count{journey="spa",location="",step="login/2:click",target="",variant=""}`:                      7,
+		`authprobe_browser_navigation_seconds_count{journey="spa",location="",phase="ttfb",step="login/1:navigate",target="",variant=""}`: 7,
+		`authprobe_browser_navigation_seconds_sum{journey="spa",location="",phase="load",step="login/1:navigate",target="",variant=""}`:   1.75,
+	})
+
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec
+	}
+	var list []exporter.StoredArtifact
+	json.Unmarshal(get("/api/v1/artifacts").Body.Bytes(), &list)
+	if len(list) != 5 || !list[0].HasScreenshot || list[0].Reason != probes.ReasonElementNotFound || list[0].Console[0] != "exception: boom" {
+		t.Fatalf("artifacts: %+v; want the last 5 of the series", list)
+	}
+	shot := get(fmt.Sprintf("/api/v1/artifacts/%d/screenshot.png", list[0].ID))
+	if shot.Code != 200 || shot.Header().Get("Content-Type") != "image/png" || !bytes.Equal(shot.Body.Bytes(), png) {
+		t.Errorf("screenshot: %d %q", shot.Code, shot.Header().Get("Content-Type"))
+	}
+	if get("/api/v1/artifacts/1").Code != 404 || get("/api/v1/artifacts/x").Code != 400 {
+		t.Error("a dropped artifact must be 404, a bad id 400")
+	}
+	if page := get("/").Body.String(); !strings.Contains(page, fmt.Sprintf("/api/v1/artifacts/%d/screenshot.png", list[0].ID)) {
+		t.Error("the status page does not link the last failure's screenshot")
+	}
+
+	// A reload that changes the second action keeps the first one's
+	// series, drops the second's, and a run of the old journey still in
+	// flight does not bring it back.
+	_, js2 := probetest.Compile(t, `
+journeys:
+  - name: spa
+    steps:
+      - name: login
+        browser: { action_timeout: 5s, actions: [{ navigate: "https://app.example.com/" }, { wait_visible: "#done" }] }
+`)
+	r.Series(js2[0], key, true)
+	r.Result(j, probes.Result{Journey: "spa", Start: now.Add(time.Minute), Outcome: probes.OutcomeSuccess,
+		Steps: []probes.StepResult{{Name: "login", Outcome: probes.OutcomeSuccess, Actions: []probes.ActionResult{
+			{Name: "1:navigate", Duration: time.Second}, {Name: "2:click", Duration: time.Second}}}}})
+	got, _ = scrape(t, h)
+	has(t, got, map[string]float64{
+		`authprobe_step_duration_seconds_count{journey="spa",location="",step="login/1:navigate",target="",variant=""}`:                   8,
+		`authprobe_step_duration_seconds_count{journey="spa",location="",step="login/2:wait_visible",target="",variant=""}`:               0,
+		`authprobe_browser_navigation_seconds_count{journey="spa",location="",phase="ttfb",step="login/1:navigate",target="",variant=""}`: 7,
+	})
+	if _, ok := got[`authprobe_step_duration_seconds_count{journey="spa",location="",step="login/2:click",target="",variant=""}`]; ok {
+		t.Error("the removed action's series is still exported")
+	}
+
+	r.Series(j, key, false)
+	json.Unmarshal(get("/api/v1/artifacts").Body.Bytes(), &list)
+	if len(list) != 0 {
+		t.Error("a removed series' artifacts remain")
+	}
 }

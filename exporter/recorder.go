@@ -6,6 +6,7 @@ package exporter
 import (
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,8 @@ type Recorder struct {
 
 	duration     *prometheus.HistogramVec
 	stepDuration *prometheus.HistogramVec
+	navigation   *prometheus.HistogramVec
+	artifacts    *artifactStore
 	reloadOK     prometheus.Gauge
 	reloadTime   prometheus.Gauge
 	lateness     prometheus.Histogram
@@ -72,6 +75,12 @@ func NewRecorder(version string) *Recorder {
 	r.stepDuration = histogram("authprobe_step_duration_seconds", "Duration of each step, retries included.", append(seriesLabels, "step")...)
 	r.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "authprobe_config_last_reload_successful", Help: "1 if the last config load succeeded, else 0."})
 	r.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "authprobe_config_last_reload_success_timestamp_seconds", Help: "When a config was last loaded successfully, as a Unix timestamp."})
+	r.navigation = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "authprobe_browser_navigation_seconds",
+		Help:    "Navigation timing of pages a browser step loaded, by phase (ttfb, dom_content_loaded, load), from the start of the navigation.",
+		Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 15, 30},
+	}, append(append([]string(nil), seriesLabels...), "step", "phase"))
+	r.artifacts = newArtifactStore(artifactsPerJourney, artifactBytes)
 	r.lateness = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "authprobe_scheduler_start_lateness_seconds",
 		Help:    "How late runs started after their scheduled time.",
@@ -79,7 +88,7 @@ func NewRecorder(version string) *Recorder {
 	})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "authprobe_build_info", Help: "Build information; always 1."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
-	r.reg.MustRegister(r.duration, r.stepDuration, r.reloadOK, r.reloadTime, r.lateness, buildInfo, collector{r},
+	r.reg.MustRegister(r.duration, r.stepDuration, r.navigation, r.reloadOK, r.reloadTime, r.lateness, buildInfo, collector{r},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
@@ -114,7 +123,7 @@ func (r *Recorder) SetLocation(loc string) {
 	}
 	// Counters and gauges follow locPair; histograms are renamed by hand
 	// and, like a restart, start again from 0.
-	for _, v := range []*prometheus.HistogramVec{r.duration, r.stepDuration} {
+	for _, v := range []*prometheus.HistogramVec{r.duration, r.stepDuration, r.navigation} {
 		v.DeletePartialMatch(prometheus.Labels{"location": old})
 	}
 	for _, s := range r.series {
@@ -156,9 +165,10 @@ func (r *Recorder) Series(j *probes.Journey, key probes.SeriesKey, added bool) {
 		return
 	}
 	delete(r.series, key)
-	for _, v := range []*prometheus.HistogramVec{r.duration, r.stepDuration} {
+	for _, v := range []*prometheus.HistogramVec{r.duration, r.stepDuration, r.navigation} {
 		v.DeletePartialMatch(prometheus.Labels{"journey": key.Journey, "variant": key.Variant, "target": key.Target})
 	}
+	r.artifacts.drop(key)
 	if js := r.journeys[key.Journey]; js != nil {
 		if js.series--; js.series == 0 {
 			delete(r.journeys, key.Journey)
@@ -170,23 +180,52 @@ func (r *Recorder) Series(j *probes.Journey, key probes.SeriesKey, added bool) {
 // longer has: a frozen certificate expiry of a step that is gone would
 // otherwise page one day.
 func (r *Recorder) dropRemovedSteps(s *seriesState, cur *probes.Journey) {
-	keep := map[string]bool{}
-	for _, st := range cur.Steps {
-		keep[st.Name] = true
-	}
+	keep := stepLabels(cur)
 	for _, st := range s.journey.Steps {
 		if !keep[st.Name] {
 			r.stepDuration.DeletePartialMatch(prometheus.Labels{"journey": s.key.Journey, "variant": s.key.Variant, "target": s.key.Target, "step": st.Name})
 			delete(s.steps, st.Name)
 		}
+		for _, a := range st.ActionLabels() {
+			if name := st.Name + "/" + a; !keep[name] {
+				l := prometheus.Labels{"journey": s.key.Journey, "variant": s.key.Variant, "target": s.key.Target, "step": name}
+				r.stepDuration.DeletePartialMatch(l)
+				r.navigation.DeletePartialMatch(l)
+			}
+		}
 	}
 }
+
+// stepLabels are the step label values of j's series: its steps and their
+// actions ("login/1:navigate").
+func stepLabels(j *probes.Journey) map[string]bool {
+	labels := map[string]bool{}
+	for _, st := range j.Steps {
+		labels[st.Name] = true
+		for _, a := range st.ActionLabels() {
+			labels[st.Name+"/"+a] = true
+		}
+	}
+	return labels
+}
+
+// navigationPhases are the phase label values of
+// authprobe_browser_navigation_seconds.
+var navigationPhases = []string{"ttfb", "dom_content_loaded", "load"}
 
 func (r *Recorder) initHistograms(j *probes.Journey, key probes.SeriesKey) {
 	l := []string{key.Journey, r.location, key.Variant, key.Target}
 	r.duration.WithLabelValues(l...)
 	for _, s := range j.Steps {
 		r.stepDuration.WithLabelValues(append(l, s.Name)...)
+		for _, a := range s.ActionLabels() {
+			r.stepDuration.WithLabelValues(append(l, s.Name+"/"+a)...)
+			if strings.HasSuffix(a, ":navigate") {
+				for _, ph := range navigationPhases {
+					r.navigation.WithLabelValues(append(l, s.Name+"/"+a, ph)...)
+				}
+			}
+		}
 	}
 }
 
@@ -202,13 +241,37 @@ func (r *Recorder) Result(j *probes.Journey, res probes.Result) {
 	}
 	l := []string{key.Journey, r.location, key.Variant, key.Target}
 	observe(r.duration.WithLabelValues(l...), res.Duration.Seconds(), res.TraceID)
+	current := stepLabels(s.journey)
 	for _, st := range res.Steps {
-		if !st.Skipped {
-			observe(r.stepDuration.WithLabelValues(append(l, st.Name)...), st.Duration.Seconds(), res.TraceID)
+		if st.Skipped || !current[st.Name] {
+			continue
+		}
+		observe(r.stepDuration.WithLabelValues(append(l, st.Name)...), st.Duration.Seconds(), res.TraceID)
+		for _, a := range st.Actions {
+			name := st.Name + "/" + a.Name
+			if !current[name] {
+				// A run of the journey before a reload: an action the
+				// journey no longer has gets no series back.
+				continue
+			}
+			observe(r.stepDuration.WithLabelValues(append(l, name)...), a.Duration.Seconds(), res.TraceID)
+			for _, ph := range []struct {
+				phase string
+				v     float64
+			}{{navigationPhases[0], a.TTFB}, {navigationPhases[1], a.DOMContentLoaded}, {navigationPhases[2], a.Load}} {
+				if ph.v > 0 {
+					r.navigation.WithLabelValues(append(l, name, ph.phase)...).Observe(ph.v)
+				}
+			}
 		}
 	}
 	if !res.Scheduled.IsZero() {
 		r.lateness.Observe(max(0, res.Start.Sub(res.Scheduled).Seconds()))
+	}
+	if res.Artifact != nil {
+		// The store keeps the evidence, bounded; the history keeps its id.
+		res.ArtifactID = r.artifacts.add(res)
+		res.Artifact = nil
 	}
 	s.add(res)
 }
@@ -434,11 +497,13 @@ type SeriesStatus struct {
 	LastSuccess *time.Time     `json:"last_success,omitempty"`
 	Last        *probes.Result `json:"last,omitempty"`
 	LastFailure *probes.Result `json:"last_failure,omitempty"`
-	History     []RunSummary   `json:"history"`
-	Steps       []string       `json:"steps"`
-	State       string         `json:"state"` // pending, ok, failing, error
-	Reason      probes.Reason  `json:"reason,omitempty"`
-	Outcome     probes.Outcome `json:"outcome,omitempty"`
+	// Artifacts are the ids of this series' kept failure evidence, newest first.
+	Artifacts []uint64       `json:"artifacts,omitempty"`
+	History   []RunSummary   `json:"history"`
+	Steps     []string       `json:"steps"`
+	State     string         `json:"state"` // pending, ok, failing, error
+	Reason    probes.Reason  `json:"reason,omitempty"`
+	Outcome   probes.Outcome `json:"outcome,omitempty"`
 }
 
 // Snapshot returns every series sorted by journey, variant and target.
@@ -456,6 +521,7 @@ func (r *Recorder) Snapshot() []SeriesStatus {
 		for _, step := range s.journey.Steps {
 			st.Steps = append(st.Steps, step.Name)
 		}
+		st.Artifacts = r.artifacts.ids(s.key)
 		if s.lastOK != 0 {
 			t := time.Unix(0, int64(s.lastOK*1e9))
 			st.LastSuccess = &t

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,11 +90,28 @@ func Handler(o Options) http.Handler {
 		fmt.Fprintln(w, "config reloaded.")
 	})
 	mux.HandleFunc("GET /api/v1/journeys", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		enc.Encode(apiResponse{Location: o.Recorder.Location(), Reload: o.Recorder.Reload(), Series: o.Recorder.Snapshot()})
+		writeJSON(w, apiResponse{Location: o.Recorder.Location(), Reload: o.Recorder.Reload(), Series: o.Recorder.Snapshot()})
+	})
+	mux.HandleFunc("GET /api/v1/artifacts", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, o.Recorder.Artifacts())
+	})
+	mux.HandleFunc("GET /api/v1/artifacts/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if a, ok := artifact(w, r, o.Recorder); ok {
+			writeJSON(w, a)
+		}
+	})
+	mux.HandleFunc("GET /api/v1/artifacts/{id}/screenshot.png", func(w http.ResponseWriter, r *http.Request) {
+		a, ok := artifact(w, r, o.Recorder)
+		if !ok {
+			return
+		}
+		if len(a.Screenshot) == 0 {
+			http.Error(w, "this artifact has no screenshot.", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'")
+		w.Write(a.Screenshot)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -111,6 +129,27 @@ func Handler(o Options) http.Handler {
 		mux.Handle(prefix, h)
 	}
 	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+func artifact(w http.ResponseWriter, r *http.Request, rec *Recorder) (*StoredArtifact, bool) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.Error(w, "artifact ids are numbers.", http.StatusBadRequest)
+		return nil, false
+	}
+	a, ok := rec.Artifact(id)
+	if !ok {
+		http.Error(w, "no such artifact; only the last few per series are kept.", http.StatusNotFound)
+	}
+	return a, ok
 }
 
 type apiResponse struct {

@@ -63,6 +63,14 @@ type CompiledStep struct {
 	refusals      []Reason
 }
 
+// ActionLabels are the labels of the step's timed actions, if it has any.
+func (s *CompiledStep) ActionLabels() []string {
+	if a, ok := s.impl.(Actioner); ok {
+		return a.ActionLabels()
+	}
+	return nil
+}
+
 // engineReasons are reasons the engine itself can produce for any step.
 var engineReasons = []Reason{ReasonTimeout, ReasonAssertion, ReasonExtract, ReasonInternal}
 
@@ -128,6 +136,11 @@ func Compile(cfg *config.Config) ([]*Journey, error) {
 			sort.Strings(step.extractOrder)
 			for _, o := range kind.Outputs {
 				known[o] = true
+			}
+			if o, ok := impl.(Outputter); ok {
+				for _, name := range o.Outputs() {
+					known[name] = true
+				}
 			}
 			reasons = append(reasons, kind.Reasons...)
 			if cs.Expect.Rejected {
@@ -285,12 +298,14 @@ func (j *Journey) Execute(ctx context.Context, env *Env, variant *Variant, targe
 			continue
 		}
 		sr, gauges := s.run(ctx, run)
-		res.Steps = append(res.Steps, sr)
-		res.Gauges = append(res.Gauges, gauges...)
 		if sr.Outcome != OutcomeSuccess && !failed {
 			failed = true
 			res.Outcome, res.Reason, res.FailedStep, res.Message = sr.Outcome, sr.Reason, s.Name, sr.Message
+			res.Artifact = sr.artifact
 		}
+		sr.artifact = nil
+		res.Steps = append(res.Steps, sr)
+		res.Gauges = append(res.Gauges, gauges...)
 	}
 	res.Duration = time.Since(start)
 	if failed {
@@ -308,6 +323,7 @@ func (s *CompiledStep) run(ctx context.Context, run *Run) (StepResult, []StepGau
 	start := time.Now()
 	sr := StepResult{Name: s.Name, Kind: s.Kind}
 	var gauges []StepGauge
+	var artifact *Artifact
 	var giveUp time.Time
 	if s.RetryUntil != nil {
 		giveUp = start.Add(s.RetryUntil.For.D())
@@ -323,6 +339,8 @@ func (s *CompiledStep) run(ctx context.Context, run *Run) (StepResult, []StepGau
 		})
 		if resp != nil {
 			sr.Status = resp.Status
+			sr.Actions = resp.Actions
+			artifact = resp.Artifact
 			gauges = gauges[:0]
 			if !resp.CertExpiry.IsZero() {
 				gauges = append(gauges, StepGauge{Step: s.Name, Name: GaugeTLSCertExpiry, Value: float64(resp.CertExpiry.Unix())})
@@ -361,6 +379,10 @@ func (s *CompiledStep) run(ctx context.Context, run *Run) (StepResult, []StepGau
 	if sr.Outcome != OutcomeSuccess {
 		span.SetStatus(codes.Error, string(sr.Reason))
 		span.SetAttributes(attribute.String("auth.failure_reason", string(sr.Reason)))
+	}
+	if artifact != nil && sr.Outcome != OutcomeSuccess {
+		artifact.Step = s.Name
+		sr.artifact = artifact
 	}
 	return sr, gauges
 }

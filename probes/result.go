@@ -27,6 +27,38 @@ type Result struct {
 	TraceID string `json:"trace_id,omitempty"`
 	// Gauges are values steps observed for export, such as certificate expiry.
 	Gauges []StepGauge `json:"-"`
+	// Artifact is what the failing step left to look at (a browser's
+	// screenshot, console and network errors); nil when it left nothing.
+	Artifact *Artifact `json:"artifact,omitempty"`
+	// ArtifactID names the artifact once a store keeps it (exporter).
+	ArtifactID uint64 `json:"artifact_id,omitempty"`
+}
+
+// Artifact is evidence of a failure, with secrets redacted and password
+// inputs masked.
+type Artifact struct {
+	Step  string `json:"step"`
+	URL   string `json:"url,omitempty"`
+	Title string `json:"title,omitempty"`
+	// Console holds the page's last console errors and exceptions.
+	Console []string `json:"console,omitempty"`
+	// Network holds the page's last failed requests and 4xx/5xx answers.
+	Network []string `json:"network,omitempty"`
+	// Screenshot is a PNG of the page when the step failed.
+	Screenshot []byte `json:"-"`
+}
+
+// ActionResult is one action of a step that has several, such as a
+// browser step's navigate, fill and click.
+type ActionResult struct {
+	Name     string        `json:"name"` // "3:click"
+	Duration time.Duration `json:"duration_ns"`
+	Failed   bool          `json:"failed,omitempty"`
+	// Navigation timing of a page load, in seconds from its start; 0 when
+	// the action loaded no page.
+	TTFB             float64 `json:"ttfb_seconds,omitempty"`
+	DOMContentLoaded float64 `json:"dom_content_loaded_seconds,omitempty"`
+	Load             float64 `json:"load_seconds,omitempty"`
 }
 
 // StepResult is what one step did in a run.
@@ -42,6 +74,10 @@ type StepResult struct {
 	Attempts int           `json:"attempts,omitempty"`
 	// Status is the last HTTP status the step saw, if any.
 	Status int `json:"status,omitempty"`
+	// Actions are the timed actions of a step that has several.
+	Actions []ActionResult `json:"actions,omitempty"`
+
+	artifact *Artifact // handed to the Result if this step failed first
 }
 
 // StepGauge is a point-in-time value a step observed that is exported as a

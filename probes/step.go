@@ -27,6 +27,18 @@ type Step interface {
 	Do(ctx context.Context, r *Run) (*Response, error)
 }
 
+// Actioner is implemented by steps made of several timed actions; their
+// labels ("1:navigate") get series of their own from start-up.
+type Actioner interface {
+	ActionLabels() []string
+}
+
+// Outputter is implemented by steps whose variables depend on their
+// settings, such as a browser step's extract actions.
+type Outputter interface {
+	Outputs() []string
+}
+
 // Kind is a step kind: how its settings decode and how they compile.
 type Kind struct {
 	// Name is the step key that selects the kind ("http").
@@ -110,6 +122,10 @@ type Response struct {
 	// Gauges are other values the step observed for export (a token's
 	// expiry, a key set's size); the engine adds the step's name.
 	Gauges []StepGauge
+	// Actions are the timed actions of a step that has several.
+	Actions []ActionResult
+	// Artifact is evidence of a failure; the engine adds the step's name.
+	Artifact *Artifact
 
 	jsonOnce sync.Once
 	jsonDoc  any

@@ -23,11 +23,20 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/authprobe/authprobe/exporter"
+	"github.com/authprobe/authprobe/internal/browser"
 	"github.com/authprobe/authprobe/internal/probetest"
 	"github.com/authprobe/authprobe/internal/redact"
 	"github.com/authprobe/authprobe/probes"
+	"github.com/authprobe/authprobe/probes/browserstep"
 	"github.com/authprobe/authprobe/test/idp"
 )
+
+func TestMain(m *testing.M) {
+	browserstep.Configure(browser.Options{})
+	code := m.Run()
+	browserstep.Shutdown()
+	os.Exit(code)
+}
 
 // runAll runs every journey once, for every target, with the config's
 // secrets redacted, keyed by journey (and target when fanned out).
@@ -440,5 +449,58 @@ journeys:
 		if s.Name == "expired-refused" && s.Attempts < 2 {
 			t.Errorf("the token was refused at once (%d attempts); it should have been accepted until it expired", s.Attempts)
 		}
+	}
+}
+
+// A browser authorization-code login through the real IdP's login page:
+// the browser fills the IdP's form and stops at the redirect to the
+// redirect URI (never served); an http step exchanges the code with the
+// PKCE verifier and a jwt step validates the token. A wrong password
+// leaves the browser on the login form: assertion.
+func TestBrowserLoginThroughTheRealIdP(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is not installed (apt-get install chromium)")
+		}
+		t.Skip("chromium is not installed (apt-get install chromium)")
+	}
+	p := idp.Start(t, idp.Options{})
+	t.Setenv("T_PASSWORD", idp.Password)
+	t.Setenv("T_WEB_SECRET", idp.WebSecret)
+	journey := func(name, password string) string {
+		return fmt.Sprintf(`
+  - name: %[1]s
+    vars: { verifier: "authprobe-pkce-verifier-0123456789-abcdefghijklmnop" }
+    steps:
+      - name: browser-login
+        browser:
+          action_timeout: 3s
+          actions:
+            - navigate: '%[2]s/auth?client_id=%[3]s&response_type=code&scope=openid%%20api&redirect_uri={{ urlquery %[4]q }}&state=st-1&nonce=n-1&code_challenge={{ s256 .verifier }}&code_challenge_method=S256'
+            - fill: { selector: "#username", value: %[5]s }
+            - fill: { selector: "#password", value: %[6]q }
+            - click: "#submit"
+            - wait_url: { contains: "code=" }
+            - assert_url: { contains: "state=st-1" }
+            - extract: { code: { url_param: code, secret: true } }
+      - name: exchange
+        http:
+          method: POST
+          url: "%[2]s/token"
+          basic_auth: { username: %[3]s, password: "${env:T_WEB_SECRET}" }
+          form: { grant_type: authorization_code, code: "{{ .code }}", redirect_uri: %[4]q, code_verifier: "{{ .verifier }}" }
+        extract: { id_token: { json: "$.id_token", secret: true } }
+      - name: id-token
+        jwt: { token: "{{ .id_token }}", issuer: %[2]q, audience: %[3]s }
+        expect: { json: { "$.nonce": n-1, "$.sub": %[5]s } }
+`, name, p.Issuer, idp.WebClient, idp.RedirectURI, idp.User, password)
+	}
+	got := runAll(t, "global: { timeout: 20s }\njourneys:"+journey("browser-login", "${env:T_PASSWORD}")+journey("browser-wrong-password", "wrong"))
+	expect(t, got, map[string]string{
+		"browser-login":          "@",
+		"browser-wrong-password": "assertion@browser-login",
+	})
+	if a := got["browser-wrong-password"].Artifact; a == nil || len(a.Screenshot) == 0 {
+		t.Error("the failed browser login left no screenshot")
 	}
 }

@@ -45,7 +45,14 @@ func runDemo(ctx context.Context, s settings) error {
 		defer api.Close()
 		apis = append(apis, l.Addr().String())
 	}
-	yaml := demo.Config(base, apis)
+	// The single-page app's journey needs Chromium; without it the demo
+	// runs the rest and says so.
+	_, err = os.Stat(s.v.GetString("browser.path"))
+	withBrowser := err == nil
+	if !withBrowser {
+		fmt.Fprintf(os.Stderr, "authprobe demo: %s is missing, so the browser journey is left out (apt-get install chromium)\n", s.v.GetString("browser.path"))
+	}
+	yaml := demo.Config(base, apis, withBrowser)
 	src := source{name: "built-in demo config", load: func() (*config.Config, error) {
 		return config.Parse(yaml, "demo.yaml")
 	}}

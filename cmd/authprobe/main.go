@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/authprobe/authprobe/config"
+	"github.com/authprobe/authprobe/internal/browser"
 	"github.com/authprobe/authprobe/internal/redact"
 	"github.com/authprobe/authprobe/probes"
 	"github.com/authprobe/authprobe/probes/httpstep"
@@ -96,6 +98,7 @@ whether users can log in. Without a subcommand it runs (authprobe run).`,
 		f.Bool("web.disable-reload", false, "refuse POST /-/reload (SIGHUP and file changes still reload)")
 		f.Bool("config.watch", true, "reload when the config file changes")
 	}
+	addBrowserFlags(pf)
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Run journeys on their schedule and serve metrics (the default)",
@@ -128,6 +131,36 @@ whether users can log in. Without a subcommand it runs (authprobe run).`,
 		},
 	})
 	return root
+}
+
+func addBrowserFlags(f *pflag.FlagSet) {
+	f.String("browser.path", "/usr/bin/chromium", "Chromium for browser steps; /usr/lib/chromium/chromium-headless-shell (Debian package chromium-headless-shell) needs about half the CPU and memory")
+	f.Int("browser.pool-size", 1, "long-lived browsers shared by all browser steps")
+	f.Int("browser.max-tabs", 4, "browser steps running at once; more wait for a tab within their timeout")
+	f.Int("browser.recycle-after", 100, "runs a browser serves before it is replaced")
+	f.String("browser.max-rss", "1GiB", "a browser whose processes use more memory is replaced after its run")
+}
+
+// browserOptions reads the --browser.* settings.
+func (s settings) browserOptions(logger *slog.Logger) (browser.Options, error) {
+	var rss config.ByteSize
+	if err := rss.Parse(s.v.GetString("browser.max-rss")); err != nil {
+		return browser.Options{}, &exitError{2, fmt.Errorf("--browser.max-rss: %v", err)}
+	}
+	o := browser.Options{
+		ExecPath:     s.v.GetString("browser.path"),
+		Browsers:     s.v.GetInt("browser.pool-size"),
+		MaxTabs:      s.v.GetInt("browser.max-tabs"),
+		RecycleAfter: s.v.GetInt("browser.recycle-after"),
+		MaxRSS:       int64(rss),
+		Logger:       logger,
+	}
+	for name, v := range map[string]int{"--browser.pool-size": o.Browsers, "--browser.max-tabs": o.MaxTabs, "--browser.recycle-after": o.RecycleAfter} {
+		if v < 1 {
+			return o, &exitError{2, fmt.Errorf("%s %d: use 1 or more", name, v)}
+		}
+	}
+	return o, nil
 }
 
 // newLogger builds the process logger; every record passes through the

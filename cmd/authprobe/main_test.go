@@ -391,10 +391,11 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("no replicas in the banner:\n%s", p.logs())
 	}
 	one, two := "api-token@"+replicas[0], "api-token@"+replicas[2]
-	p.waitFor(t, 15*time.Second, "green journeys", func() bool {
+	// The browser journey (the single-page app in Chromium) runs every 10s.
+	p.waitFor(t, 25*time.Second, "green journeys", func() bool {
 		s := p.series(t)
-		return len(s) == 4 && s["password-login"].State == "ok" && s["wrong-password-refused"].State == "ok" &&
-			s[one].State == "ok" && s[two].State == "ok"
+		return len(s) == 5 && s["password-login"].State == "ok" && s["wrong-password-refused"].State == "ok" &&
+			s[one].State == "ok" && s[two].State == "ok" && s["spa-login"].State == "ok"
 	})
 	if code, _ := p.post("/demo/fault/key-drift"); code != 200 {
 		t.Fatalf("flipping key-drift: %d", code)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/authprobe/authprobe/internal/redact"
 	"github.com/authprobe/authprobe/probes"
+	"github.com/authprobe/authprobe/probes/browserstep"
 )
 
 func newOnce(s settings) *cobra.Command {
@@ -51,6 +52,12 @@ a post-deploy smoke test for a pipeline.`,
 			if env.Logger, err = newLogger(s, env); err != nil {
 				return err
 			}
+			bopts, err := s.browserOptions(env.Logger)
+			if err != nil {
+				return err
+			}
+			browserstep.Configure(bopts)
+			defer browserstep.Shutdown()
 			results := probes.RunOnce(cmd.Context(), env, journeys, cfg.Global.MaxConcurrency)
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())

@@ -17,7 +17,9 @@ import (
 
 	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/exporter"
+	"github.com/authprobe/authprobe/internal/browser"
 	"github.com/authprobe/authprobe/probes"
+	"github.com/authprobe/authprobe/probes/browserstep"
 )
 
 // source produces a validated config; it is called at start and on every reload.
@@ -78,12 +80,24 @@ func serve(ctx context.Context, s settings, src source, mounts map[string]http.H
 		return err
 	}
 	env.Logger = logger
+	bopts, err := s.browserOptions(logger)
+	if err != nil {
+		return err
+	}
+	browserstep.Configure(bopts)
+	defer browserstep.Shutdown()
+	// Orphaned Chromium helpers come to authprobe and are reaped, rather
+	// than piling up as zombies when authprobe is PID 1 of a container.
+	if err := browser.BecomeSubreaper(); err != nil {
+		logger.Debug("cannot become a child subreaper", "err", err)
+	}
 	if wc := s.webConfig(); wc != "" {
 		if err := web.Validate(wc); err != nil {
 			return &exitError{2, fmt.Errorf("--web.config.file %s: %v", wc, err)}
 		}
 	}
 	rec := exporter.NewRecorder(version)
+	rec.Registry().MustRegister(browserCollector{})
 	sched := probes.NewScheduler(env)
 	sched.OnResult = func(j *probes.Journey, res probes.Result) {
 		rec.Result(j, res)
@@ -103,6 +117,18 @@ func serve(ctx context.Context, s settings, src source, mounts map[string]http.H
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { sched.Run(ctx) })
+	wg.Go(func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				browser.Reap()
+			}
+		}
+	})
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -86,14 +86,38 @@ journeys:
           url: "http://api.demo.internal/api/me"
           headers: { Authorization: "Bearer {{ tamper .access_token }}" }
         expect: { rejected: true }
+[[- if .Browser ]]
+  # A single-page app in real Chromium: JavaScript signs in and keeps the
+  # token in localStorage; the browser step hands it to the token checks.
+  - name: spa-login
+    interval: 10s
+    timeout: 10s
+    steps:
+      - name: browser-login
+        browser:
+          actions:
+            - navigate: [[ url .Base "/spa/" ]]
+            - fill: { selector: "#username", value: probe }
+            - fill: { selector: "#password", value: "${env:AUTHPROBE_DEMO_PASSWORD}" }
+            - click: "#submit"
+            - wait_url: { contains: "/spa/home" }
+            - wait_text: { selector: "#greeting", contains: "Welcome, probe" }
+            - extract: { access_token: { local_storage: token, secret: true } }
+      - name: validate
+        jwt: { token: "{{ .access_token }}", issuer: [[ quote .Base ]], audience: "urn:demo:api" }
+      - name: session
+        http: { url: [[ url .Base "/spa/api/session" ]], headers: { Authorization: "Bearer {{ .access_token }}" } }
+        expect: { json: { "$.sub": probe } }
+[[- end ]]
 `))
 
 // Config returns the built-in authprobe YAML config that probes the realm
 // at baseURL (e.g. "http://127.0.0.1:9742") and its API replicas at
-// apiAddrs (host:port each, replica 1 first). The password and client
-// secret are referenced as ${env:AUTHPROBE_DEMO_PASSWORD} and
+// apiAddrs (host:port each, replica 1 first); with browser, it includes
+// the journey through the single-page app in Chromium. The password and
+// client secret are referenced as ${env:AUTHPROBE_DEMO_PASSWORD} and
 // ${env:AUTHPROBE_DEMO_CLIENT_SECRET}, never inlined.
-func Config(baseURL string, apiAddrs []string) []byte {
+func Config(baseURL string, apiAddrs []string, browser bool) []byte {
 	var buf bytes.Buffer
 	quoted := make([]string, len(apiAddrs))
 	for i, a := range apiAddrs {
@@ -102,8 +126,9 @@ func Config(baseURL string, apiAddrs []string) []byte {
 	// The template is a constant and its inputs are strings, so execution
 	// cannot fail short of running out of memory.
 	_ = configTmpl.Execute(&buf, struct {
-		Base string
-		APIs string
-	}{strings.TrimRight(baseURL, "/"), "[" + strings.Join(quoted, ", ") + "]"})
+		Base    string
+		APIs    string
+		Browser bool
+	}{strings.TrimRight(baseURL, "/"), "[" + strings.Join(quoted, ", ") + "]", browser})
 	return buf.Bytes()
 }

@@ -193,6 +193,10 @@ func (r *Realm) Handler() http.Handler {
 	mux.HandleFunc("POST /oauth/token", r.token)
 	mux.HandleFunc("GET /.well-known/openid-configuration", r.discovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", r.jwks)
+	mux.HandleFunc("GET /spa/{$}", r.spaPage(spaLogin))
+	mux.HandleFunc("GET /spa/home", r.spaPage(spaHome))
+	mux.HandleFunc("POST /spa/api/login", r.spaLoginAPI)
+	mux.HandleFunc("GET /spa/api/session", r.spaSession)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))

@@ -854,7 +854,7 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			text := Config(tt.base, []string{"127.0.0.1:1", "127.0.0.1:2"})
+			text := Config(tt.base, []string{"127.0.0.1:1", "127.0.0.1:2"}, false)
 			for _, secret := range []string{tr.password, tr.secret} {
 				if strings.Contains(string(text), secret) {
 					t.Errorf("config contains a credential")

@@ -30,7 +30,7 @@ func TestFaultSwitchesFlipTheReasons(t *testing.T) {
 		defer api.Close()
 		apis = append(apis, api.Listener.Addr().String())
 	}
-	cfg, journeys := probetest.Compile(t, string(demo.Config(srv.URL, apis)))
+	cfg, journeys := probetest.Compile(t, string(demo.Config(srv.URL, apis, false)))
 	// runAll runs every journey once for every target, as the scheduler
 	// would, keyed by journey and target (replica).
 	runAll := func() map[string]string {

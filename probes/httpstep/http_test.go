@@ -60,7 +60,7 @@ func TestFormLoginWithCSRFAndCookies(t *testing.T) {
 	}
 	srv := httptest.NewServer(realm.Handler())
 	defer srv.Close()
-	js := compile(t, string(demo.Config(srv.URL, []string{"127.0.0.1:1"})))
+	js := compile(t, string(demo.Config(srv.URL, []string{"127.0.0.1:1"}, false)))
 	for _, j := range js {
 		if j.Targets != nil {
 			continue // the token journey; the demo's own tests run it

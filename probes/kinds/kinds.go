@@ -3,7 +3,8 @@
 package kinds
 
 import (
-	_ "github.com/authprobe/authprobe/probes/httpstep"   // http
-	_ "github.com/authprobe/authprobe/probes/jwtstep"    // jwt
-	_ "github.com/authprobe/authprobe/probes/oauth2step" // oauth2, introspect, userinfo, revoke
+	_ "github.com/authprobe/authprobe/probes/browserstep" // browser
+	_ "github.com/authprobe/authprobe/probes/httpstep"    // http
+	_ "github.com/authprobe/authprobe/probes/jwtstep"     // jwt
+	_ "github.com/authprobe/authprobe/probes/oauth2step"  // oauth2, introspect, userinfo, revoke
 )
