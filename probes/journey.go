@@ -20,8 +20,6 @@ import (
 	"github.com/authprobe/authprobe/config"
 )
 
-var tracer = otel.Tracer("github.com/authprobe/authprobe/probes")
-
 // Journey is a configured journey compiled for running.
 type Journey struct {
 	Name      string
@@ -274,22 +272,39 @@ func templatesIn(spec any, path config.Path) []templateRef {
 // Execute runs the journey once for a variant and target and returns what
 // happened. It never runs past the journey's timeout: the deadline covers
 // every step, retries and cleanup included.
+//
+// The run is a trace when a tracer provider is installed (otel's global):
+// a span for the run, one per step, and one per HTTP request. Spans carry
+// names from the config and the outcome and reason, never a message: those
+// quote what targets said, and targets echo secrets.
 func (j *Journey) Execute(ctx context.Context, env *Env, variant *Variant, target string) Result {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, j.Timeout)
 	defer cancel()
-	ctx, span := tracer.Start(ctx, "journey "+j.Name, trace.WithAttributes(
-		attribute.String("journey.name", j.Name),
-		attribute.String("journey.variant", variant.Name),
-		attribute.String("journey.target", target),
-	))
+	// Looked up per run, not once: tracers taken from otel's global before
+	// a provider is installed stay bound to the first one installed.
+	tp := otel.GetTracerProvider()
+	tracer := tp.Tracer(instrumentation)
+	ctx, span := tracer.Start(ctx, "journey "+j.Name)
 	defer span.End()
 
 	run := newRun(env, j, variant, target)
 	defer run.close()
+	run.tracer = tracer
+	if span.SpanContext().IsValid() {
+		run.tracerProvider = tp
+	}
 	res := Result{Journey: j.Name, Variant: variant.Name, Target: target, Start: start, Outcome: OutcomeSuccess}
 	if sc := span.SpanContext(); sc.IsSampled() {
 		res.TraceID = sc.TraceID().String()
+		run.traceID = res.TraceID
+	}
+	if span.IsRecording() {
+		run.spanAttrs = []attribute.KeyValue{
+			attrJourney.String(j.Name), attrVariant.String(variant.Name),
+			attrTarget.String(target), attrLocation.String(env.Location()),
+		}
+		span.SetAttributes(run.spanAttrs...)
 	}
 	failed := false
 	for _, s := range j.Steps {
@@ -308,18 +323,51 @@ func (j *Journey) Execute(ctx context.Context, env *Env, variant *Variant, targe
 		res.Gauges = append(res.Gauges, gauges...)
 	}
 	res.Duration = time.Since(start)
-	if failed {
-		span.SetStatus(codes.Error, string(res.Reason))
-		span.SetAttributes(attribute.String("auth.failure_reason", string(res.Reason)), attribute.String("journey.failed_step", res.FailedStep))
+	if failed && span.IsRecording() {
+		span.SetAttributes(attrFailedStep.String(res.FailedStep))
 	}
+	endSpan(span, res.Outcome, res.Reason)
 	return res
+}
+
+// instrumentation names authprobe's spans' scope.
+const instrumentation = "github.com/authprobe/authprobe/probes"
+
+// Span attributes of runs and steps.
+const (
+	attrJourney    = attribute.Key("authprobe.journey")
+	attrVariant    = attribute.Key("authprobe.variant")
+	attrTarget     = attribute.Key("authprobe.target")
+	attrLocation   = attribute.Key("authprobe.location")
+	attrStep       = attribute.Key("authprobe.step")
+	attrStepKind   = attribute.Key("authprobe.step.kind")
+	attrAttempts   = attribute.Key("authprobe.step.attempts")
+	attrOutcome    = attribute.Key("authprobe.outcome")
+	attrReason     = attribute.Key("authprobe.reason")
+	attrFailedStep = attribute.Key("authprobe.failed_step")
+)
+
+// endSpan records a run's or a step's outcome on its span; a failure's
+// status description is its reason, the closed set, never its message.
+func endSpan(span trace.Span, outcome Outcome, reason Reason) {
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attrOutcome.String(string(outcome)))
+	if outcome != OutcomeSuccess {
+		span.SetAttributes(attrReason.String(string(reason)))
+		span.SetStatus(codes.Error, string(reason))
+	}
 }
 
 // run performs a step, retrying while retry_until allows, and evaluates it.
 func (s *CompiledStep) run(ctx context.Context, run *Run) (StepResult, []StepGauge) {
-	ctx, span := tracer.Start(ctx, "step "+s.Name, trace.WithAttributes(
-		attribute.String("step.name", s.Name), attribute.String("step.kind", s.Kind)))
+	ctx, span := run.tracer.Start(ctx, "step "+s.Name)
 	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(run.spanAttrs...)
+		span.SetAttributes(attrStep.String(s.Name), attrStepKind.String(s.Kind))
+	}
 	start := time.Now()
 	sr := StepResult{Name: s.Name, Kind: s.Kind}
 	var gauges []StepGauge
@@ -376,10 +424,10 @@ func (s *CompiledStep) run(ctx context.Context, run *Run) (StepResult, []StepGau
 	}
 	sr.Outcome = sr.Reason.Outcome()
 	sr.Duration = time.Since(start)
-	if sr.Outcome != OutcomeSuccess {
-		span.SetStatus(codes.Error, string(sr.Reason))
-		span.SetAttributes(attribute.String("auth.failure_reason", string(sr.Reason)))
+	if span.IsRecording() {
+		span.SetAttributes(attrAttempts.Int(sr.Attempts))
 	}
+	endSpan(span, sr.Outcome, sr.Reason)
 	if artifact != nil && sr.Outcome != OutcomeSuccess {
 		artifact.Step = s.Name
 		sr.artifact = artifact

@@ -3,30 +3,55 @@ package probes
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/internal/redact"
 )
 
-// Env is what runs share across the process: name resolution, logging, and
-// the redactor for configured secrets.
+// Env is what runs share across the process: name resolution, logging,
+// the redactor for configured secrets, and the location runs report.
 type Env struct {
 	// Resolver resolves names for every dial; nil means the system resolver.
 	Resolver *net.Resolver
 	// Logger receives debug logs of runs; nil discards them.
 	Logger   *slog.Logger
 	redactor atomic.Pointer[redact.Redactor]
+	location atomic.Pointer[string]
+}
+
+// SetLocation sets the location runs that start afterwards put on their
+// spans; the config's global location, which can change on reload.
+func (e *Env) SetLocation(loc string) { e.location.Store(&loc) }
+
+// Location returns the location runs put on their spans.
+func (e *Env) Location() string {
+	if e == nil {
+		return ""
+	}
+	if p := e.location.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // SetRedactor sets what hides the config's secrets from runs' messages
@@ -64,6 +89,14 @@ type Run struct {
 	Jar    http.CookieJar
 	logger *slog.Logger
 
+	// tracerProvider is set when the run is a trace: its requests then get
+	// client spans and carry the trace to their targets.
+	tracerProvider trace.TracerProvider
+	tracer         trace.Tracer
+	traceID        string // set when the trace is sampled, for logs
+	// spanAttrs name the run's series on its spans and its steps'.
+	spanAttrs []attribute.KeyValue
+
 	env      *Env
 	host     string // the logical host:port a fan-out redirects, or ""
 	vars     map[string]string
@@ -71,8 +104,15 @@ type Run struct {
 	redactor *redact.Redactor
 
 	mu         sync.Mutex
-	transports map[*tls.Config]*http.Transport
+	transports map[*tls.Config]runTransport
 	memo       map[string]any
+}
+
+// runTransport is one of a run's transports: the connections, and what
+// steps send requests through.
+type runTransport struct {
+	conns *http.Transport
+	rt    http.RoundTripper
 }
 
 func newRun(env *Env, j *Journey, variant *Variant, target string) *Run {
@@ -85,7 +125,7 @@ func newRun(env *Env, j *Journey, variant *Variant, target string) *Run {
 		env:        env,
 		vars:       make(map[string]string, len(j.Vars)+len(variant.Vars)+4),
 		redactor:   env.Redactor(),
-		transports: map[*tls.Config]*http.Transport{},
+		transports: map[*tls.Config]runTransport{},
 	}
 	if j.Targets != nil {
 		r.host = strings.ToLower(j.Targets.Host)
@@ -101,6 +141,9 @@ func (r *Run) Logger() *slog.Logger {
 	if r.logger == nil {
 		r.logger = slog.New(redact.Handler(r.env.logger().Handler(), func() *redact.Redactor { return r.redactor })).
 			With("journey", r.Journey, "variant", r.Variant, "target", r.Target)
+		if r.traceID != "" {
+			r.logger = r.logger.With("trace_id", r.traceID)
+		}
 	}
 	return r.logger
 }
@@ -147,12 +190,14 @@ func (r *Run) Render(t config.Template) (string, error) {
 // browser does; runs never share them, so every run pays for DNS, connect
 // and TLS as a new user would. Dials to the fan-out host go to the run's
 // target address instead; the Host header and TLS server name are unchanged
-// because they come from the URL.
-func (r *Run) Transport(tlsConfig *tls.Config) *http.Transport {
+// because they come from the URL. When the run is traced, every request
+// (each hop of a redirect chain) gets a client span and sends the trace to
+// its target in a traceparent header.
+func (r *Run) Transport(tlsConfig *tls.Config) http.RoundTripper {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if t, ok := r.transports[tlsConfig]; ok {
-		return t
+		return t.rt
 	}
 	dialer := &net.Dialer{Resolver: r.env.resolver(), KeepAlive: -1}
 	t := &http.Transport{
@@ -168,8 +213,131 @@ func (r *Run) Transport(tlsConfig *tls.Config) *http.Transport {
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     30 * time.Second,
 	}
-	r.transports[tlsConfig] = t
-	return t
+	var rt http.RoundTripper = t
+	if r.tracerProvider != nil {
+		// otelhttp's metrics would repeat authprobe's own.
+		rt = otelhttp.NewTransport(t, otelhttp.WithTracerProvider(spanMasker{tp: r.tracerProvider, run: r}),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
+	}
+	r.transports[tlsConfig] = runTransport{conns: t, rt: rt}
+	return rt
+}
+
+// spanMasker hands otelhttp a tracer whose spans pass every string
+// otelhttp records — the URL, the server's name, a failed request's
+// error — through the run's redactor, and record URLs with the values of
+// their query (where an authorization code, a state or a token travel)
+// and their user info replaced by REDACTED, as OpenTelemetry's conventions
+// do. otelhttp has no option for this: it records url.full after the span
+// started, and errors as they are.
+type spanMasker struct {
+	embedded.TracerProvider
+	tp  trace.TracerProvider
+	run *Run
+}
+
+func (m spanMasker) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
+	return maskingTracer{tracer: m.tp.Tracer(name, opts...), run: m.run}
+}
+
+type maskingTracer struct {
+	embedded.Tracer
+	tracer trace.Tracer
+	run    *Run
+}
+
+func (t maskingTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if c := trace.NewSpanStartConfig(opts...); len(c.Attributes()) > 0 {
+		// The last value of a key wins.
+		opts = append(opts, trace.WithAttributes(t.run.maskAttrs(c.Attributes())...))
+	}
+	ctx, span := t.tracer.Start(ctx, t.run.Redact(name), opts...)
+	masked := maskingSpan{Span: span, run: t.run}
+	return trace.ContextWithSpan(ctx, masked), masked
+}
+
+type maskingSpan struct {
+	trace.Span
+	run *Run
+}
+
+func (s maskingSpan) SetAttributes(kv ...attribute.KeyValue) {
+	s.Span.SetAttributes(s.run.maskAttrs(kv)...)
+}
+func (s maskingSpan) SetName(name string) { s.Span.SetName(s.run.Redact(name)) }
+func (s maskingSpan) SetStatus(code codes.Code, description string) {
+	s.Span.SetStatus(code, s.run.Redact(description))
+}
+
+func (s maskingSpan) AddEvent(name string, opts ...trace.EventOption) {
+	s.Span.AddEvent(s.run.Redact(name), s.maskEvent(opts)...)
+}
+
+// RecordError records an error as the SDK does, as an exception event,
+// with its message masked.
+func (s maskingSpan) RecordError(err error, opts ...trace.EventOption) {
+	if err == nil || !s.IsRecording() {
+		return
+	}
+	opts = append(opts, trace.WithAttributes(
+		attribute.String("exception.type", fmt.Sprintf("%T", err)),
+		attribute.String("exception.message", err.Error())))
+	s.Span.AddEvent("exception", s.maskEvent(opts)...)
+}
+
+func (s maskingSpan) maskEvent(opts []trace.EventOption) []trace.EventOption {
+	c := trace.NewEventConfig(opts...)
+	return []trace.EventOption{trace.WithTimestamp(c.Timestamp()), trace.WithStackTrace(c.StackTrace()),
+		trace.WithAttributes(s.run.maskAttrs(c.Attributes())...)}
+}
+
+// maskAttrs returns attributes with the config's and the run's secrets
+// hidden in every string, and URLs masked as spanMasker says.
+func (r *Run) maskAttrs(kvs []attribute.KeyValue) []attribute.KeyValue {
+	out := make([]attribute.KeyValue, len(kvs))
+	for i, kv := range kvs {
+		switch kv.Value.Type() {
+		case attribute.STRING:
+			v := kv.Value.AsString()
+			if kv.Key == "url.full" || kv.Key == "http.url" {
+				v = maskURL(v)
+			}
+			kv.Value = attribute.StringValue(r.Redact(v))
+		case attribute.STRINGSLICE:
+			vs := slices.Clone(kv.Value.AsStringSlice())
+			for j := range vs {
+				vs[j] = r.Redact(vs[j])
+			}
+			kv.Value = attribute.StringSliceValue(vs)
+		}
+		out[i] = kv
+	}
+	return out
+}
+
+// maskURL replaces a URL's user info and the values of its query with
+// REDACTED and drops its fragment.
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "REDACTED"
+	}
+	if u.User != nil {
+		u.User = url.UserPassword("REDACTED", "REDACTED")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for _, vs := range q {
+			for i := range vs {
+				if vs[i] != "" {
+					vs[i] = "REDACTED"
+				}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
 }
 
 // Memo returns what f returned the first time it succeeded for key in
@@ -202,6 +370,6 @@ func (r *Run) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, t := range r.transports {
-		t.CloseIdleConnections()
+		t.conns.CloseIdleConnections()
 	}
 }

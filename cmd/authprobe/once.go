@@ -49,9 +49,15 @@ a post-deploy smoke test for a pipeline.`,
 			}
 			env := &probes.Env{}
 			env.SetRedactor(redact.New(cfg.Secrets...))
+			env.SetLocation(cfg.Global.Location)
 			if env.Logger, err = newLogger(s, env); err != nil {
 				return err
 			}
+			stopTracing, err := setupTracing(cmd.Context(), env.Logger)
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
 			bopts, err := s.browserOptions(env.Logger)
 			if err != nil {
 				return err

@@ -65,6 +65,7 @@ func (a *app) reload() error {
 	// them may still report.
 	a.env.SetRedactor(a.env.Redactor().With(cfg.Secrets...))
 	a.rec.SetLocation(cfg.Global.Location)
+	a.env.SetLocation(cfg.Global.Location)
 	a.sched.Apply(journeys, cfg.Global.MaxConcurrency)
 	a.rec.Reloaded(nil)
 	a.ready.Store(true)
@@ -80,6 +81,11 @@ func serve(ctx context.Context, s settings, src source, mounts map[string]http.H
 		return err
 	}
 	env.Logger = logger
+	stopTracing, err := setupTracing(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	bopts, err := s.browserOptions(logger)
 	if err != nil {
 		return err
@@ -103,7 +109,7 @@ func serve(ctx context.Context, s settings, src source, mounts map[string]http.H
 		rec.Result(j, res)
 		if res.Outcome != probes.OutcomeSuccess {
 			logger.Debug("run failed", "journey", res.Journey, "variant", res.Variant, "target", res.Target,
-				"outcome", res.Outcome, "reason", res.Reason, "step", res.FailedStep, "msg", res.Message)
+				"outcome", res.Outcome, "reason", res.Reason, "step", res.FailedStep, "msg", res.Message, "trace_id", res.TraceID)
 		}
 	}
 	sched.OnSkip = rec.Skip
