@@ -98,6 +98,9 @@ type Options struct {
 	// Replicas of one logical IdP share it: the prober reaches each through
 	// fan-out (targets.host = the issuer's host:port, static = their Addr).
 	Issuer string
+	// Port to listen on; 0 = a free port. Set it to restart a stopped IdP
+	// where its clients expect it (Stop, then Start with the same Port and Keys).
+	Port int
 }
 
 // IdP is a running oidc-provider.
@@ -105,7 +108,13 @@ type IdP struct {
 	Issuer string             // "http://127.0.0.1:PORT" (or Options.Issuer) — no trailing slash; discovery at Issuer + "/.well-known/openid-configuration"
 	Addr   string             // host:port it listens on
 	Keys   jose.JSONWebKeySet // private keys it signs with
+
+	proc *process
 }
+
+// Stop ends the IdP now (the outage of an end-to-end test); the test's
+// cleanup would otherwise do it. Stopping twice is harmless.
+func (p *IdP) Stop() { p.proc.stop() }
 
 // startTimeout bounds how long Start waits for the IdP to answer discovery.
 const startTimeout = 20 * time.Second
@@ -188,7 +197,7 @@ func Start(t testing.TB, o Options) *IdP {
 			t.Fatalf("idp: Options.TOTPSeed: %v", err)
 		}
 	}
-	cfg := serverConfig{Keys: keys, TOTPSeed: o.TOTPSeed, AccessTokenTTL: o.AccessTokenTTL, Issuer: strings.TrimSuffix(o.Issuer, "/")}
+	cfg := serverConfig{Port: o.Port, Keys: keys, TOTPSeed: o.TOTPSeed, AccessTokenTTL: o.AccessTokenTTL, Issuer: strings.TrimSuffix(o.Issuer, "/")}
 	if cfg.TOTPSeed == "" {
 		cfg.TOTPSeed = DefaultTOTPSeed
 	}
@@ -227,7 +236,7 @@ func Start(t testing.TB, o Options) *IdP {
 	if cfg.Issuer != "" {
 		issuer = cfg.Issuer
 	}
-	return &IdP{Issuer: issuer, Addr: strings.TrimPrefix(base, "http://"), Keys: keys}
+	return &IdP{Issuer: issuer, Addr: strings.TrimPrefix(base, "http://"), Keys: keys, proc: p}
 }
 
 func missing(t testing.TB, reason string) {

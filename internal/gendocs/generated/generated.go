@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/authprobe/authprobe/config"
+	"github.com/authprobe/authprobe/internal/alerting"
 	"github.com/authprobe/authprobe/probes"
 	_ "github.com/authprobe/authprobe/probes/kinds"
 )
@@ -17,10 +18,20 @@ func Files() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	rules, err := alerting.RulesFile(alerting.Shipped)
+	if err != nil {
+		return nil, err
+	}
+	am, err := alerting.AlertmanagerFile(alerting.Shipped)
+	if err != nil {
+		return nil, err
+	}
 	return map[string][]byte{
-		"config/authprobe.schema.json": schema,
-		"docs/configuration.md":        []byte(config.Reference()),
-		"docs/reasons.md":              []byte(reasons()),
+		"config/authprobe.schema.json":           schema,
+		"docs/configuration.md":                  []byte(config.Reference()),
+		"docs/reasons.md":                        []byte(reasons()),
+		"deploy/prometheus/authprobe-rules.yaml": rules,
+		"deploy/alertmanager/alertmanager.yml":   am,
 	}, nil
 }
 
