@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/authprobe/authprobe/config"
+	"github.com/authprobe/authprobe/dashboards"
 	"github.com/authprobe/authprobe/internal/alerting"
 	"github.com/authprobe/authprobe/probes"
 	_ "github.com/authprobe/authprobe/probes/kinds"
@@ -26,13 +27,20 @@ func Files() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string][]byte{
+	files, err := dashboards.Files()
+	if err != nil {
+		return nil, err
+	}
+	for path, b := range map[string][]byte{
 		"config/authprobe.schema.json":           schema,
 		"docs/configuration.md":                  []byte(config.Reference()),
 		"docs/reasons.md":                        []byte(reasons()),
 		"deploy/prometheus/authprobe-rules.yaml": rules,
 		"deploy/alertmanager/alertmanager.yml":   am,
-	}, nil
+	} {
+		files[path] = b
+	}
+	return files, nil
 }
 
 func reasons() string {
