@@ -64,6 +64,8 @@ var envRef = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`)
 func TestExamples(t *testing.T) {
 	schema := compileSchema(t)
 	files, _ := filepath.Glob("../examples/*.yaml")
+	nested, _ := filepath.Glob("../examples/*/*.yaml")
+	files = append(files, nested...)
 	if len(files) == 0 {
 		t.Fatal("no examples found")
 	}

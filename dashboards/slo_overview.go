@@ -34,6 +34,7 @@ func sloOverview() *dashboard.DashboardBuilder {
 		WithPanel(budgetTimeseries().Span(12).Height(8)).
 		WithPanel(successRatioTimeseries().Span(12).Height(8)).
 		WithPanel(lastSuccessStat().Span(12).Height(8)).
+		WithPanel(burnRateByLocationTimeseries().Span(24).Height(8)).
 		WithPanel(firingAlertsTable().Span(24).Height(7))
 }
 
@@ -141,6 +142,21 @@ func burnRateTimeseries() *timeseries.PanelBuilder {
 	return newTimeseries("Burn rate (1h)",
 		"Error ratio over the last hour ÷ (1 − objective). Lines: 1 (budget lasts 30 days), 6 and 14.4 (page thresholds of the 6h and 1h windows).").
 		WithTarget(query("A", burnRate("1h"), "{{journey}}")).
+		Unit("none").
+		Decimals(2).
+		Min(0).
+		Thresholds(thresholds("green", at(1, "yellow"), at(6, "orange"), at(14.4, "red"))).
+		ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))
+}
+
+// burnRateByLocationTimeseries splits the burn rate by location: one
+// location burning alone is its network; all of them, the login. The
+// multi-location rules page only when two locations burn.
+func burnRateByLocationTimeseries() *timeseries.PanelBuilder {
+	return newTimeseries("Burn rate by location (1h)",
+		"Each location's own error ratio over the last hour ÷ (1 − objective). One location alone usually means its network or DNS; the multi-location alert rules page only when at least two burn.").
+		WithTarget(query("A", sel("journey_location:authprobe_sli_error:ratio_rate1h")+
+			" / on (journey) group_left () (1 - "+jsel("journey:authprobe_slo_objective:ratio")+")", "{{journey}} @ {{location}}")).
 		Unit("none").
 		Decimals(2).
 		Min(0).

@@ -64,7 +64,13 @@ func TestPromtool(t *testing.T) {
 	}
 	write(t, filepath.Join(dir, "authprobe-rules.yaml"), shipped)
 	write(t, filepath.Join(dir, "rules.yaml"), stripped)
-	out := run(t, dir, promtool, "check", "rules", "authprobe-rules.yaml")
+	bare.Quorum = 2
+	quorum, err := RulesFile(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "rules-quorum.yaml"), quorum)
+	out := run(t, dir, promtool, "check", "rules", "authprobe-rules.yaml", "rules-quorum.yaml")
 	if !strings.Contains(out, "SUCCESS") {
 		t.Fatalf("promtool check rules: %s", out)
 	}
@@ -95,6 +101,18 @@ func TestPromtool(t *testing.T) {
 	}
 	write(t, filepath.Join(dir, "scaled.yaml"), b)
 	run(t, dir, promtool, "check", "rules", "scaled.yaml")
+}
+
+// The multi-location example's Prometheus configs are valid, with the rule
+// file they name.
+func TestMultiLocationExample(t *testing.T) {
+	promtool := tool(t, "promtool")
+	for _, f := range []string{"prometheus-regional.yml", "prometheus-global.yml"} {
+		out := run(t, "../../examples/multi-location", promtool, "check", "config", f)
+		if !strings.Contains(out, "SUCCESS") {
+			t.Errorf("promtool check config %s: %s", f, out)
+		}
+	}
 }
 
 // Every alert, at every severity it has, reaches the receiver it should.

@@ -23,6 +23,12 @@ func Files() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	multi := alerting.Shipped
+	multi.Quorum = 2
+	quorum, err := alerting.RulesFile(multi)
+	if err != nil {
+		return nil, err
+	}
 	am, err := alerting.AlertmanagerFile(alerting.Shipped)
 	if err != nil {
 		return nil, err
@@ -32,11 +38,12 @@ func Files() (map[string][]byte, error) {
 		return nil, err
 	}
 	for path, b := range map[string][]byte{
-		"config/authprobe.schema.json":           schema,
-		"docs/configuration.md":                  []byte(config.Reference()),
-		"docs/reasons.md":                        []byte(reasons()),
-		"deploy/prometheus/authprobe-rules.yaml": rules,
-		"deploy/alertmanager/alertmanager.yml":   am,
+		"config/authprobe.schema.json":                          schema,
+		"docs/configuration.md":                                 []byte(config.Reference()),
+		"docs/reasons.md":                                       []byte(reasons()),
+		"deploy/prometheus/authprobe-rules.yaml":                rules,
+		"deploy/prometheus/authprobe-rules-multi-location.yaml": quorum,
+		"deploy/alertmanager/alertmanager.yml":                  am,
 	} {
 		files[path] = b
 	}
