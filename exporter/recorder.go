@@ -6,6 +6,7 @@ package exporter
 import (
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/probes"
 )
 
@@ -37,10 +39,12 @@ type Recorder struct {
 	reloadOK     prometheus.Gauge
 	reloadTime   prometheus.Gauge
 	lateness     prometheus.Histogram
+	shardInfo    *prometheus.GaugeVec
 
 	mu       sync.RWMutex
 	location string
 	locPair  *dto.LabelPair
+	shard    config.Shard
 	series   map[probes.SeriesKey]*seriesState
 	journeys map[string]*journeyState
 	reload   ReloadStatus
@@ -62,9 +66,27 @@ type ReloadStatus struct {
 	LastSuccess time.Time `json:"last_success"`
 }
 
-// NewRecorder creates the metrics in a fresh registry. version is exported
-// in authprobe_build_info.
-func NewRecorder(version string) *Recorder {
+// A RecorderOption changes what NewRecorder creates.
+type RecorderOption func(*recorderOptions)
+
+type recorderOptions struct {
+	revision string
+}
+
+// WithRevision sets the revision label of authprobe_build_info: the commit
+// the binary was built from, as in Prometheus' own prometheus_build_info.
+func WithRevision(revision string) RecorderOption {
+	return func(o *recorderOptions) { o.revision = revision }
+}
+
+// NewRecorder creates the metrics in a fresh registry. version, the
+// revision (WithRevision) and the Go version are the labels of
+// authprobe_build_info.
+func NewRecorder(version string, opts ...RecorderOption) *Recorder {
+	var o recorderOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r := &Recorder{
 		reg:      prometheus.NewRegistry(),
 		series:   map[probes.SeriesKey]*seriesState{},
@@ -86,9 +108,14 @@ func NewRecorder(version string) *Recorder {
 		Help:    "How late runs started after their scheduled time.",
 		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
 	})
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "authprobe_build_info", Help: "Build information; always 1."}, []string{"version", "goversion"})
-	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
-	r.reg.MustRegister(r.duration, r.stepDuration, r.navigation, r.reloadOK, r.reloadTime, r.lateness, buildInfo, collector{r},
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "authprobe_build_info", Help: "Build information: the version, the commit (revision) and the Go version; always 1."}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(version, o.revision, runtime.Version()).Set(1)
+	r.shardInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authprobe_shard_info",
+		Help: "The shard of the config this process runs, index of total (0 of 1: all of it); always 1.",
+	}, []string{"index", "total"})
+	r.shardInfo.WithLabelValues("0", "1").Set(1)
+	r.reg.MustRegister(r.duration, r.stepDuration, r.navigation, r.reloadOK, r.reloadTime, r.lateness, buildInfo, r.shardInfo, collector{r},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
@@ -130,6 +157,25 @@ func (r *Recorder) SetLocation(loc string) {
 		s.reset()
 		r.initHistograms(s.journey, s.key)
 	}
+}
+
+// SetShard sets the shard exported in authprobe_shard_info and shown on
+// the status page. Journey series carry no shard label: the scheduler
+// creates only the series the shard owns, with the labels they would have
+// unsharded.
+func (r *Recorder) SetShard(s config.Shard) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.shard = s
+	r.shardInfo.Reset()
+	r.shardInfo.WithLabelValues(strconv.Itoa(s.Index), strconv.Itoa(s.Count())).Set(1)
+}
+
+// Shard returns the shard in use.
+func (r *Recorder) Shard() config.Shard {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.shard
 }
 
 // Series creates or removes a series; it is the scheduler's OnSeries.

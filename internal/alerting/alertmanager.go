@@ -72,9 +72,13 @@ type amConfig struct {
 	Receivers    []amReceiver      `yaml:"receivers"`
 }
 
-// journeyAlerts matches the alerts about one journey's login, which a broken
-// prober mutes.
-const journeyAlerts = `alertname=~"AuthJourney.*|AuthJWKSDrift|AuthTokenExpiringSoon|AuthTLSCertExpiringSoon"`
+// journeyAlerts matches the alerts about a journey's target that a broken
+// prober mutes. An accepted bad credential is not among them: authprobe saw
+// it happen.
+const journeyAlerts = `alertname=~"AuthJourneyDown|AuthJourneyErrorBudgetBurn|AuthJWKSDrift|AuthTokenExpiringSoon|AuthTLSCertExpiringSoon"`
+
+// availability matches the alerts that say a journey's login is failing.
+const availability = `alertname=~"AuthJourneyDown|AuthJourneyErrorBudgetBurn"`
 
 func alertmanager(o Options) amConfig {
 	d := o.Dur
@@ -87,6 +91,7 @@ func alertmanager(o Options) amConfig {
 			GroupWait: d(time.Minute), GroupInterval: d(5 * time.Minute), RepeatInterval: d(24 * time.Hour)}
 	}
 	perJourney := func(r amRoute) amRoute { r.GroupBy = []string{"journey", "severity"}; return r }
+	perJourneyAlert := func(r amRoute) amRoute { r.GroupBy = []string{"alertname", "journey", "severity"}; return r }
 	perAlert := func(r amRoute) amRoute { r.GroupBy = []string{"alertname", "severity"}; return r }
 	return amConfig{
 		Global: map[string]string{"resolve_timeout": d(5 * time.Minute)},
@@ -99,25 +104,33 @@ func alertmanager(o Options) amConfig {
 			Routes: []amRoute{
 				{Receiver: ReceiverWatchdog, Matchers: []string{`alertname="Watchdog"`},
 					GroupWait: "0s", GroupInterval: d(time.Minute), RepeatInterval: d(time.Minute)},
-				// One incident per journey and severity, whichever alerts of
-				// it fire: a hard-down page and the burn-rate page that
-				// follows it, and outlives it by the short window, are one
-				// incident that pages once.
-				perJourney(page(`severity="critical"`, `journey=~".+"`)),
-				perJourney(ticket(`severity="warning"`, `journey=~".+"`)),
+				// The login of a journey being down is one incident whatever
+				// alerts say it: the hard-down page and the burn-rate page
+				// that follows it, and outlives it by the short window, page
+				// once. Other alerts of the journey (an accepted bad
+				// password, a certificate) are incidents of their own, so an
+				// open one never absorbs a new outage.
+				perJourney(page(`severity="critical"`, availability)),
+				perJourney(ticket(`severity="warning"`, availability)),
+				perJourneyAlert(page(`severity="critical"`, `journey=~".+"`)),
+				perJourneyAlert(ticket(`severity="warning"`, `journey=~".+"`)),
 				perAlert(page(`severity="critical"`)),
 				perAlert(ticket(`severity="warning"`)),
 			},
 		},
 		InhibitRules: []amInhibit{
-			// A dead or stalled prober is not a login outage.
-			{SourceMatchers: []string{`alertname="AuthProberDown"`}, TargetMatchers: []string{journeyAlerts}},
-			{SourceMatchers: []string{`alertname="AuthProberDown"`}, TargetMatchers: []string{`alertname=~"AuthProberStalled|AuthProberErrors"`}},
-			{SourceMatchers: []string{`alertname="AuthProberStalled"`}, TargetMatchers: []string{journeyAlerts}, Equal: []string{"journey"}},
+			// A dead or stalled prober is not a login outage. In one
+			// location neither side has a location label, so a dead
+			// authprobe mutes all; in a global store (multi-location rules)
+			// up carries the region's location and mutes only the alerts of
+			// that location: the SLO alerts of the other regions stay.
+			{SourceMatchers: []string{`alertname="AuthProberDown"`}, TargetMatchers: []string{journeyAlerts}, Equal: []string{"location"}},
+			{SourceMatchers: []string{`alertname="AuthProberDown"`}, TargetMatchers: []string{`alertname=~"AuthProberStalled|AuthProberErrors"`}, Equal: []string{"location"}},
+			{SourceMatchers: []string{`alertname="AuthProberStalled"`}, TargetMatchers: []string{journeyAlerts}, Equal: []string{"journey", "location"}},
 			// The hard-down page says it all; the burn rate follows from it.
 			{SourceMatchers: []string{`alertname="AuthJourneyDown"`}, TargetMatchers: []string{`alertname="AuthJourneyErrorBudgetBurn"`}, Equal: []string{"journey"}},
 			// A page mutes the ticket for the same thing.
-			{SourceMatchers: []string{`severity="critical"`}, TargetMatchers: []string{`severity="warning"`}, Equal: []string{"alertname", "journey"}},
+			{SourceMatchers: []string{`severity="critical"`}, TargetMatchers: []string{`severity="warning"`}, Equal: []string{"alertname", "journey", "variant", "step", "target"}},
 		},
 		Receivers: []amReceiver{
 			{Name: ReceiverNone},

@@ -80,6 +80,12 @@ var Tiers = []Tier{
 	{"warning", 72 * time.Hour, 6 * time.Hour, 1, 3 * time.Hour},
 }
 
+// pageKeepFiring holds a burn-rate page after its short window clears. A
+// journey that runs every 10 minutes has no run in most 5m windows, so its
+// short-window ratio is undefined between runs and the page would flap; the
+// cost is a page that resolves up to 10 minutes later.
+const pageKeepFiring = 10 * time.Minute
+
 // MinFailures is how many failed runs a burn-rate tier needs in its long
 // window: one blip at a low probe rate is a large ratio, not an outage.
 const MinFailures = 3
@@ -95,12 +101,16 @@ const hardDownEvidence = 5 * time.Minute
 
 // Rule is a Prometheus recording or alerting rule.
 type Rule struct {
-	Record      string            `yaml:"record,omitempty"`
-	Alert       string            `yaml:"alert,omitempty"`
-	Expr        string            `yaml:"expr"`
-	For         string            `yaml:"for,omitempty"`
-	Labels      map[string]string `yaml:"labels,omitempty"`
-	Annotations map[string]string `yaml:"annotations,omitempty"`
+	Record string `yaml:"record,omitempty"`
+	Alert  string `yaml:"alert,omitempty"`
+	Expr   string `yaml:"expr"`
+	For    string `yaml:"for,omitempty"`
+	// KeepFiringFor (Prometheus 2.42+) holds an alert after its condition
+	// clears: pages of journeys that run less often than the short window
+	// would flap between runs otherwise.
+	KeepFiringFor string            `yaml:"keep_firing_for,omitempty"`
+	Labels        map[string]string `yaml:"labels,omitempty"`
+	Annotations   map[string]string `yaml:"annotations,omitempty"`
 }
 
 // Group is a Prometheus rule group.
@@ -181,7 +191,10 @@ func Groups(o Options) []Group {
 		}
 	}
 	meta := []Rule{
-		{Record: objectiveRule, Expr: "max by (journey) (authprobe_journey_slo_objective_ratio)"},
+		// last_over_time: one missed scrape or a restart must not drop the
+		// objective, which would resolve every burn-rate alert and restart
+		// their `for`.
+		{Record: objectiveRule, Expr: fmt.Sprintf("max by (journey) (last_over_time(authprobe_journey_slo_objective_ratio[%s]))", o.Dur(10*time.Minute))},
 		{Record: budgetLeftRule, Expr: fmt.Sprintf("1 - %s30d / on (journey) (1 - %s)", ratioJourney, objectiveRule)},
 	}
 
@@ -208,11 +221,16 @@ func Groups(o Options) []Group {
 			description = fmt.Sprintf("Journey {{ $labels.journey }} fails %g× faster than its error budget allows in {{ $value }} locations (over %s and %s); at this rate a 30-day budget lasts %s. One location alone does not page: its network is more likely than the login.",
 				t.Factor, window(t.Long), window(t.Short), budgetLasts(t.Factor))
 		}
+		keep := ""
+		if t.Severity == "critical" {
+			keep = o.Dur(pageKeepFiring)
+		}
 		burn = append(burn, Rule{
-			Alert:  "AuthJourneyErrorBudgetBurn",
-			Expr:   expr,
-			For:    o.Dur(t.For),
-			Labels: map[string]string{"severity": t.Severity, "long": window(t.Long), "short": window(t.Short)},
+			Alert:         "AuthJourneyErrorBudgetBurn",
+			Expr:          expr,
+			For:           o.Dur(t.For),
+			KeepFiringFor: keep,
+			Labels:        map[string]string{"severity": t.Severity, "long": window(t.Long), "short": window(t.Short)},
 			Annotations: o.annotations("AuthJourneyErrorBudgetBurn", "authprobe-journey", true,
 				fmt.Sprintf("Journey {{ $labels.journey }} is failing too often%s: error budget burning %g× too fast (%s, %s).", o.reason(t.Short), t.Factor, tierWindows(t), kind),
 				description),
@@ -228,14 +246,23 @@ func Groups(o Options) []Group {
 			// succeeded since authprobe started has no such series and counts
 			// as down too. The failed runs are counted exactly (max − min of
 			// each counter in the window), not with increase(), whose
-			// extrapolation can turn one failed run into two.
+			// extrapolation can turn one failed run into two; after a counter
+			// reset (a restart) only the failures since count. The latest run
+			// of every location, variant and target must have failed: one
+			// healthy replica of a slow journey is no hard-down.
 			Expr: fmt.Sprintf("(\n"+
 				"  time() - max by (journey) (authprobe_journey_last_success_timestamp_seconds) > %[3]g\n"+
 				"  or on (journey)\n"+
 				"  (max by (journey) (authprobe_journey_last_run_timestamp_seconds) unless on (journey) authprobe_journey_last_success_timestamp_seconds)\n"+
 				")\n"+
 				"and on (journey)\n"+
-				"sum by (journey) (max_over_time(%[1]s{outcome=\"failure\"}[%[2]s]) - min_over_time(%[1]s{outcome=\"failure\"}[%[2]s])) >= 2",
+				"max by (journey) (authprobe_journey_success) == 0\n"+
+				"and on (journey)\n"+
+				"sum by (journey) (\n"+
+				"  (max_over_time(%[1]s{outcome=\"failure\"}[%[2]s]) - min_over_time(%[1]s{outcome=\"failure\"}[%[2]s]) unless resets(%[1]s{outcome=\"failure\"}[%[2]s]) > 0)\n"+
+				"  or\n"+
+				"  (%[1]s{outcome=\"failure\"} unless resets(%[1]s{outcome=\"failure\"}[%[2]s]) == 0)\n"+
+				") >= 2",
 				runs, o.Dur(hardDownEvidence), o.scaled(HardDownWindow).Seconds()),
 			Labels: map[string]string{"severity": "critical"},
 			Annotations: o.annotations("AuthJourneyDown", "authprobe-journey", true,
@@ -243,16 +270,19 @@ func Groups(o Options) []Group {
 				"No run of {{ $labels.journey }} has succeeded in any location for "+window(HardDownWindow)+" or more, and at least two failed in the last "+window(hardDownEvidence)+". The journey detail dashboard names the failing step and reason."),
 		},
 		{
-			Alert:  "AuthJourneyNotRejected",
-			Expr:   fmt.Sprintf("sum by (journey, location) (increase(%s{reason=\"not_rejected\"}[%s])) > 0", runs, o.Dur(5*time.Minute)),
-			Labels: map[string]string{"severity": "critical"},
+			Alert: "AuthJourneyNotRejected",
+			Expr:  fmt.Sprintf("sum by (journey, location) (increase(%s{reason=\"not_rejected\"}[%s])) > 0", runs, o.Dur(5*time.Minute)),
+			// A security incident stays open for an hour after the last
+			// accepted credential, so it is not resolved before anyone looks.
+			KeepFiringFor: o.Dur(time.Hour),
+			Labels:        map[string]string{"severity": "critical"},
 			Annotations: o.annotations("AuthJourneyNotRejected", "authprobe-journey", true,
 				"Journey {{ $labels.journey }}: a credential that must be refused was accepted.",
 				"A fail-closed check of {{ $labels.journey }} in {{ $labels.location }} got a success: a wrong password, or an expired, tampered or revoked token was accepted. This is a security incident, not an outage."),
 		},
 		{
 			Alert:  "AuthJWKSDrift",
-			Expr:   "count by (journey, step) (count by (journey, step, fingerprint) (authprobe_jwks_info)) > 1",
+			Expr:   "count by (journey, variant, step) (count by (journey, variant, step, fingerprint) (authprobe_jwks_info)) > 1",
 			For:    o.Dur(15 * time.Minute),
 			Labels: map[string]string{"severity": "warning"},
 			Annotations: o.annotations("AuthJWKSDrift", "authprobe-journey", true,
@@ -278,13 +308,15 @@ func Groups(o Options) []Group {
 				"The server that step {{ $labels.step }} of {{ $labels.journey }} talks to (target {{ $labels.target }}) presents a certificate expiring within 14 days; automated renewal usually happens at 30."),
 		},
 	}
-	// A step's value with severity critical at 3 days, sharing the name.
+	// The same alert pages at 3 days.
 	journeyAlerts = append(journeyAlerts, Rule{
-		Alert:       "AuthTLSCertExpiringSoon",
-		Expr:        "authprobe_tls_cert_expiry_timestamp_seconds - time() < 3 * 86400",
-		For:         o.Dur(10 * time.Minute),
-		Labels:      map[string]string{"severity": "critical"},
-		Annotations: journeyAlerts[len(journeyAlerts)-1].Annotations,
+		Alert:  "AuthTLSCertExpiringSoon",
+		Expr:   "authprobe_tls_cert_expiry_timestamp_seconds - time() < 3 * 86400",
+		For:    o.Dur(10 * time.Minute),
+		Labels: map[string]string{"severity": "critical"},
+		Annotations: o.annotations("AuthTLSCertExpiringSoon", "authprobe-journey", true,
+			"A TLS certificate on journey {{ $labels.journey }} expires in {{ $value | humanizeDuration }}.",
+			"The server that step {{ $labels.step }} of {{ $labels.journey }} talks to (target {{ $labels.target }}) presents a certificate expiring within 3 days: renewal has failed for weeks."),
 	})
 
 	job := fmt.Sprintf("job=%q", o.Job)
@@ -296,12 +328,13 @@ func Groups(o Options) []Group {
 			Labels: map[string]string{"severity": "critical"},
 			Annotations: o.annotations("AuthProberDown", "authprobe-prober", false,
 				"authprobe is down: logins are not being checked{{ with $labels.instance }} from {{ . }}{{ end }}.",
-				"Prometheus cannot scrape authprobe ({{ $labels.job }}). Every journey alert is muted meanwhile, and burn-rate alerts would resolve by themselves because their series go stale: until this is fixed nothing watches the logins."),
+				"Prometheus cannot scrape authprobe ({{ $labels.job }}), or no instance of it is discovered. The journey alerts of its location are muted meanwhile, and burn-rate alerts would resolve by themselves because their series go stale: until this is fixed nothing watches the logins."),
 		},
 		{
 			Alert: "AuthProberStalled",
-			Expr: "time() - max by (journey, location) (authprobe_journey_last_run_timestamp_seconds)\n" +
-				"> on (journey, location)\n3 * max by (journey, location) (authprobe_journey_interval_seconds)",
+			// Per instance: one stalled shard or replica is enough.
+			Expr: "time() - max by (journey, location, instance) (authprobe_journey_last_run_timestamp_seconds)\n" +
+				"> on (journey, location, instance)\n3 * max by (journey, location, instance) (authprobe_journey_interval_seconds)",
 			For:    o.Dur(5 * time.Minute),
 			Labels: map[string]string{"severity": "critical"},
 			Annotations: o.annotations("AuthProberStalled", "authprobe-prober", true,
@@ -350,12 +383,12 @@ func Groups(o Options) []Group {
 		// missing: compare with the last hour.
 		prober = append(prober[:1:1], append([]Rule{{
 			Alert:  "AuthProberDown",
-			Expr:   fmt.Sprintf("count by (location) (max_over_time(up{%[1]s}[%[2]s]))\nunless on (location)\ncount by (location) (up{%[1]s})", job, o.Dur(time.Hour)),
+			Expr:   fmt.Sprintf("count by (location) (max_over_time(up{%[1]s}[%[2]s]))\nunless on (location)\ncount by (location) (up{%[1]s})", job, o.Dur(24*time.Hour)),
 			For:    o.Dur(2 * time.Minute),
 			Labels: map[string]string{"severity": "critical"},
 			Annotations: o.annotations("AuthProberDown", "authprobe-prober", false,
 				"authprobe in {{ $labels.location }} stopped reporting: logins are not being checked from there.",
-				"The global store has no up{"+job+"} series from location {{ $labels.location }} any more, though it had some in the last hour: authprobe, its Prometheus or the remote write from that region is down."),
+				"The global store has no up{"+job+"} series from location {{ $labels.location }} any more, though it had some in the last day (a location retired on purpose keeps this firing for a day: silence it): authprobe, its Prometheus or the remote write from that region is down."),
 		}}, prober[1:]...)...)
 	}
 	// The burn rates move slowly; the hard-down and prober alerts are

@@ -29,6 +29,10 @@ func Files() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	k8sRule, err := alerting.PrometheusRuleFile(alerting.Shipped)
+	if err != nil {
+		return nil, err
+	}
 	am, err := alerting.AlertmanagerFile(alerting.Shipped)
 	if err != nil {
 		return nil, err
@@ -44,6 +48,7 @@ func Files() (map[string][]byte, error) {
 		"deploy/prometheus/authprobe-rules.yaml":                rules,
 		"deploy/prometheus/authprobe-rules-multi-location.yaml": quorum,
 		"deploy/alertmanager/alertmanager.yml":                  am,
+		"deploy/kubernetes/base/prometheusrule.yaml":            k8sRule,
 	} {
 		files[path] = b
 	}
