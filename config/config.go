@@ -45,6 +45,7 @@ type Global struct {
 	Location       string   `yaml:"location,public" doc:"Where this prober runs; becomes the location label. Default \"default\"."`
 	MaxConcurrency int      `yaml:"max_concurrency" doc:"Runs in flight across all journeys; a run that would exceed it is skipped and counted. Default 64."`
 	SLO            SLO      `yaml:"slo" doc:"Objective for journeys that set none. Default 99.5."`
+	Shard          Shard    `yaml:"shard" doc:"Run only shard I of N, written \"I/N\" with I from 0: the journey × variant × target series whose stable hash of those names mod N is I, so N replicas with the same config split it with no overlap and no gap (DNS fan-out addresses are split as they resolve). The --shard flag (env AUTHPROBE_SHARD) wins over this. Default 0/1, everything."`
 }
 
 // SLO is a journey's service-level objective.

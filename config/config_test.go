@@ -79,6 +79,7 @@ testdata/invalid-body.yaml:11: journeys[0].steps[0].http.max_body_bytes: "2TB" i
 testdata/invalid-body.yaml:12: journeys[0].steps[0].retry_until.for: 5s is shorter than every (10s); nothing would be retried`,
 		"invalid-body-conflict.yaml": `testdata/invalid-body-conflict.yaml:6: journeys[0].steps[0].http.method: "post" is not an HTTP method; write it in capitals, like GET or POST
 testdata/invalid-body-conflict.yaml:6: journeys[0].steps[0].http: sets form and json; a request has one body, so give one of them`,
+		"invalid-shard.yaml": `testdata/invalid-shard.yaml:2: global.shard: "3/3" is out of range; with 3 shards the index runs from 0 to 2`,
 		"invalid-types.yaml": `testdata/invalid-types.yaml:1: global: must be a mapping of fields, not a list
 testdata/invalid-types.yaml:4: journeys[0].steps: must be a list, not a mapping`,
 	}

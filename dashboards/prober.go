@@ -46,7 +46,7 @@ func upStat() *stat.PanelBuilder {
 func buildTable() *table.PanelBuilder {
 	return newTable("Build",
 		"Version of each prober instance; two versions at once is a rollout in progress.").
-		WithTarget(instant("A", "max by (instance, version, goversion) (authprobe_build_info"+onProbers+")")).
+		WithTarget(instant("A", "max by (instance, version, revision, goversion) (authprobe_build_info"+onProbers+")")).
 		WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
 			"excludeByName": map[string]any{"Time": true, "Value": true},
 			"indexByName":   map[string]any{"instance": 0, "version": 1, "goversion": 2},

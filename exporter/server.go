@@ -90,7 +90,11 @@ func Handler(o Options) http.Handler {
 		fmt.Fprintln(w, "config reloaded.")
 	})
 	mux.HandleFunc("GET /api/v1/journeys", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, apiResponse{Location: o.Recorder.Location(), Reload: o.Recorder.Reload(), Series: o.Recorder.Snapshot()})
+		resp := apiResponse{Location: o.Recorder.Location(), Reload: o.Recorder.Reload(), Series: o.Recorder.Snapshot()}
+		if sh := o.Recorder.Shard(); sh.Split() {
+			resp.Shard = sh.String()
+		}
+		writeJSON(w, resp)
 	})
 	mux.HandleFunc("GET /api/v1/artifacts", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, o.Recorder.Artifacts())
@@ -118,7 +122,7 @@ func Handler(o Options) http.Handler {
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
 		page := statusPage{
 			Version: o.Version, ConfigFile: o.ConfigFile, Location: o.Recorder.Location(),
-			Reload: o.Recorder.Reload(), Now: time.Now(), Mounts: o.Mounts,
+			Shard: o.Recorder.Shard(), Reload: o.Recorder.Reload(), Now: time.Now(), Mounts: o.Mounts,
 		}
 		page.group(o.Recorder.Snapshot())
 		if err := statusTmpl.Execute(w, page); err != nil {
@@ -153,13 +157,17 @@ func artifact(w http.ResponseWriter, r *http.Request, rec *Recorder) (*StoredArt
 }
 
 type apiResponse struct {
-	Location string         `json:"location"`
-	Reload   ReloadStatus   `json:"reload"`
-	Series   []SeriesStatus `json:"series"`
+	Location string `json:"location"`
+	// Shard is "I/N" when this process runs one shard of its config; the
+	// series are then that shard's only.
+	Shard  string         `json:"shard,omitempty"`
+	Reload ReloadStatus   `json:"reload"`
+	Series []SeriesStatus `json:"series"`
 }
 
 type statusPage struct {
 	Version, ConfigFile, Location string
+	Shard                         config.Shard
 	Reload                        ReloadStatus
 	Now                           time.Time
 	Mounts                        map[string]http.Handler

@@ -29,7 +29,8 @@ import (
 )
 
 // Env is what runs share across the process: name resolution, logging,
-// the redactor for configured secrets, and the location runs report.
+// the redactor for configured secrets, the location runs report, and the
+// shard of the config the process runs.
 type Env struct {
 	// Resolver resolves names for every dial; nil means the system resolver.
 	Resolver *net.Resolver
@@ -37,6 +38,7 @@ type Env struct {
 	Logger   *slog.Logger
 	redactor atomic.Pointer[redact.Redactor]
 	location atomic.Pointer[string]
+	shard    atomic.Pointer[config.Shard]
 }
 
 // SetLocation sets the location runs that start afterwards put on their

@@ -5,12 +5,13 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"net"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authprobe/authprobe/config"
 )
 
 // SeriesKey identifies one series of results: a journey for one variant
@@ -56,8 +57,11 @@ type loop struct {
 	id     string
 	j      *Journey
 	v      *Variant
-	target string // fixed target ("" without fan-out); unused for DNS
+	target string // fixed target ("" without fan-out); the name for DNS
 	dns    bool
+	// shard is the part of the config the scheduler ran when the loop was
+	// made; a DNS fan-out runs the addresses it owns.
+	shard  config.Shard
 	offset time.Duration
 	next   time.Time
 	index  int
@@ -81,35 +85,24 @@ func NewScheduler(env *Env) *Scheduler {
 // Apply replaces the set of journeys. Loops of journeys whose fingerprint is
 // unchanged keep running untouched; changed ones restart at the same
 // offsets; removed and changed ones stop, and their in-flight runs are
-// cancelled and not reported.
+// cancelled and not reported. Only the series of the env's shard run; a
+// change of shard stops the ones it no longer owns and starts the new.
 func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
+	shard := s.env.Shard()
 	s.mu.Lock()
 	if cap(s.sem) != maxConcurrency {
 		// Runs in flight release into the semaphore they took from.
 		s.sem = make(chan struct{}, maxConcurrency)
 	}
 	want := map[string]*loop{}
-	for _, j := range journeys {
-		for _, v := range j.Variants {
-			switch {
-			case j.Targets == nil:
-				l := s.newLoop(j, v, "", false)
-				want[l.id] = l
-			case j.Targets.DNS != "":
-				l := s.newLoop(j, v, j.Targets.DNS, true)
-				want[l.id] = l
-			default:
-				for _, t := range j.Targets.Static {
-					l := s.newLoop(j, v, t, false)
-					want[l.id] = l
-				}
-			}
-		}
+	for _, p := range Pairs(journeys, shard) {
+		l := s.newLoop(p.Journey, p.Variant, p.Target, p.DNS, shard)
+		want[l.id] = l
 	}
 	var events []event
 	for id, old := range s.loops {
 		nl, keep := want[id]
-		if keep && nl.j.Fingerprint == old.j.Fingerprint {
+		if keep && nl.j.Fingerprint == old.j.Fingerprint && (!old.dns || old.shard == shard) {
 			delete(want, id)
 			continue
 		}
@@ -123,10 +116,14 @@ func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
 			continue
 		}
 		// Same series, new settings: carry the series over so they are
-		// neither deleted nor re-created.
-		maps.Copy(nl.series, old.series)
-		for k := range nl.series {
-			events = append(events, seriesEvent(nl.j, k, true))
+		// neither deleted nor re-created; those of a DNS fan-out's
+		// addresses another shard now owns go.
+		for k := range old.series {
+			owned := Owns(shard, k)
+			if owned {
+				nl.series[k] = true
+			}
+			events = append(events, seriesEvent(nl.j, k, owned))
 		}
 	}
 	now := time.Now()
@@ -177,10 +174,10 @@ func (s *Scheduler) emit(events []event) {
 	}
 }
 
-func (s *Scheduler) newLoop(j *Journey, v *Variant, target string, dns bool) *loop {
+func (s *Scheduler) newLoop(j *Journey, v *Variant, target string, dns bool, shard config.Shard) *loop {
 	id := j.Name + "\x00" + v.Name + "\x00" + target
 	ctx, cancel := context.WithCancel(context.Background())
-	return &loop{id: id, j: j, v: v, target: target, dns: dns,
+	return &loop{id: id, j: j, v: v, target: target, dns: dns, shard: shard,
 		offset: Offset(id, j.Interval), series: map[SeriesKey]bool{}, ctx: ctx, cancel: cancel}
 }
 
@@ -275,13 +272,18 @@ func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips 
 		rctx, release := l.context(ctx, due.Add(l.j.Timeout))
 		targets, res := resolveTargets(rctx, s.env, l.j, l.v, due)
 		release()
+		dnsKey := SeriesKey{l.j.Name, l.v.Name, l.target}
+		if res != nil && !Owns(l.shard, dnsKey) {
+			// The shard that owns the DNS name's series reports it.
+			return
+		}
+		targets = OwnedTargets(l.shard, l.j, l.v, targets)
 		s.mu.Lock()
 		if l.ctx.Err() != nil {
 			s.mu.Unlock()
 			return
 		}
 		var events []event
-		dnsKey := SeriesKey{l.j.Name, l.v.Name, l.target}
 		if res != nil {
 			if !l.series[dnsKey] {
 				l.series[dnsKey] = true
@@ -425,8 +427,9 @@ func resolveTargets(ctx context.Context, env *Env, j *Journey, v *Variant, due t
 	return targets, nil
 }
 
-// RunOnce runs every journey once for every variant and target, at most
-// maxConcurrency at a time, and returns the results in configuration order.
+// RunOnce runs every journey once for every variant and target of the
+// env's shard, at most maxConcurrency at a time, and returns the results
+// in configuration order.
 func RunOnce(ctx context.Context, env *Env, journeys []*Journey, maxConcurrency int) []Result {
 	type job struct {
 		j      *Journey
@@ -435,24 +438,18 @@ func RunOnce(ctx context.Context, env *Env, journeys []*Journey, maxConcurrency 
 	}
 	var jobs []job
 	var results []Result
-	for _, j := range journeys {
-		for _, v := range j.Variants {
-			switch {
-			case j.Targets == nil:
-				jobs = append(jobs, job{j, v, ""})
-			case j.Targets.DNS != "":
-				targets, res := resolveTargets(ctx, env, j, v, time.Now())
-				if res != nil {
-					results = append(results, *res)
-				}
-				for _, t := range targets {
-					jobs = append(jobs, job{j, v, t})
-				}
-			default:
-				for _, t := range j.Targets.Static {
-					jobs = append(jobs, job{j, v, t})
-				}
-			}
+	shard := env.Shard()
+	for _, p := range Pairs(journeys, shard) {
+		if !p.DNS {
+			jobs = append(jobs, job{p.Journey, p.Variant, p.Target})
+			continue
+		}
+		targets, res := resolveTargets(ctx, env, p.Journey, p.Variant, time.Now())
+		if res != nil && Owns(shard, p.Key()) {
+			results = append(results, *res)
+		}
+		for _, t := range OwnedTargets(shard, p.Journey, p.Variant, targets) {
+			jobs = append(jobs, job{p.Journey, p.Variant, t})
 		}
 	}
 	out := make([]Result, len(jobs))

@@ -21,12 +21,16 @@ ${env:...} and ${file:...} resolved, every template and variable checked.
 It prints a summary and exits 0, or prints every problem and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			flagShard, err := s.shard()
+			if err != nil {
+				return err
+			}
 			path := s.config()
 			cfg, journeys, err := loadAndCompile(path)
 			if err != nil {
 				return &exitError{1, fmt.Errorf("%s is invalid:\n%v", path, indent(err.Error()))}
 			}
-			summarize(cmd.OutOrStdout(), cfg, journeys)
+			summarize(cmd.OutOrStdout(), cfg, journeys, effectiveShard(flagShard, cfg))
 			return nil
 		},
 	}
@@ -48,9 +52,29 @@ func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
 
-func summarize(w io.Writer, cfg *config.Config, journeys []*probes.Journey) {
-	fmt.Fprintf(w, "%s is valid: %d journeys, location %q, max_concurrency %d, %d secret values resolved\n\n",
+func summarize(w io.Writer, cfg *config.Config, journeys []*probes.Journey, shard config.Shard) {
+	fmt.Fprintf(w, "%s is valid: %d journeys, location %q, max_concurrency %d, %d secret values resolved\n",
 		cfg.File, len(journeys), cfg.Global.Location, cfg.Global.MaxConcurrency, len(cfg.Secrets))
+	if shard.Split() {
+		fixed := func(pairs []probes.Pair) (n, dns int) {
+			for _, p := range pairs {
+				if p.DNS {
+					dns++
+				} else {
+					n++
+				}
+			}
+			return n, dns
+		}
+		all, dns := fixed(probes.Pairs(journeys, config.Shard{}))
+		owned, _ := fixed(probes.Pairs(journeys, shard))
+		fmt.Fprintf(w, "shard %s runs %d of %d series (journey × variant × target)", shard, owned, all)
+		if dns > 0 {
+			fmt.Fprintf(w, "; %d DNS fan-outs (journey × variant) are split by address as they resolve", dns)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOURNEY\tINTERVAL\tTIMEOUT\tOBJECTIVE\tSTEPS\tVARIANTS\tTARGETS")
 	for _, j := range journeys {

@@ -67,6 +67,33 @@ func (s settings) webConfig() string         { return s.v.GetString("web.config.
 func (s settings) reloadEnabled() bool       { return !s.v.GetBool("web.disable-reload") }
 func (s settings) watch() bool               { return s.v.GetBool("config.watch") }
 
+// shard returns --shard (or AUTHPROBE_SHARD), nil when neither is given;
+// when one is, it wins over the config's global.shard.
+func (s settings) shard() (*config.Shard, error) {
+	v := s.v.GetString("shard")
+	if v == "" {
+		return nil, nil
+	}
+	sh, err := config.ParseShard(v)
+	if err != nil {
+		name := "--shard"
+		if e, ok := os.LookupEnv("AUTHPROBE_SHARD"); ok && e == v {
+			name = "AUTHPROBE_SHARD"
+		}
+		return nil, &exitError{2, fmt.Errorf("%s %v", name, err)}
+	}
+	return &sh, nil
+}
+
+// effectiveShard is the shard a config runs as: the flag's if given, else
+// the config's own.
+func effectiveShard(flag *config.Shard, cfg *config.Config) config.Shard {
+	if flag != nil {
+		return *flag
+	}
+	return cfg.Global.Shard
+}
+
 func newRoot() *cobra.Command {
 	// Flag names are dotted like Prometheus's (--web.listen-address); a
 	// delimiter that never occurs keeps viper from nesting config.watch
@@ -91,6 +118,7 @@ whether users can log in. Without a subcommand it runs (authprobe run).`,
 	pf.StringP("config", "c", "authprobe.yaml", "config file (env AUTHPROBE_CONFIG)")
 	pf.String("log.level", "info", "log level: debug, info, warn or error")
 	pf.String("log.format", "text", "log format: text or json")
+	pf.String("shard", "", "run only shard I of N of the config's journey × variant × target series, written I/N with I from 0, e.g. 0/3 (env AUTHPROBE_SHARD); wins over global.shard")
 
 	addServerFlags := func(f *pflag.FlagSet) {
 		f.StringSlice("web.listen-address", []string{":9741"}, "addresses to listen on for /metrics, the status page and the API")

@@ -31,6 +31,10 @@ a post-deploy smoke test for a pipeline.`,
 			if output != "table" && output != "json" {
 				return &exitError{2, fmt.Errorf("--output %q is not a format; use table or json", output)}
 			}
+			flagShard, err := s.shard()
+			if err != nil {
+				return err
+			}
 			path := s.config()
 			cfg, journeys, err := loadAndCompile(path)
 			if err != nil {
@@ -50,8 +54,13 @@ a post-deploy smoke test for a pipeline.`,
 			env := &probes.Env{}
 			env.SetRedactor(redact.New(cfg.Secrets...))
 			env.SetLocation(cfg.Global.Location)
+			shard := effectiveShard(flagShard, cfg)
+			env.SetShard(shard)
 			if env.Logger, err = newLogger(s, env); err != nil {
 				return err
+			}
+			if shard.Split() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "authprobe once: shard %s runs only the series it owns; the other shards run the rest\n", shard)
 			}
 			stopTracing, err := setupTracing(cmd.Context(), env.Logger)
 			if err != nil {

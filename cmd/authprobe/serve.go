@@ -36,7 +36,9 @@ func fileSource(path string) source {
 // app owns the running config: it builds a new one fully and swaps it in
 // only when it is valid, so a bad file never stops probing.
 type app struct {
-	src    source
+	src source
+	// shard is --shard; nil leaves it to the config's global.shard.
+	shard  *config.Shard
 	env    *probes.Env
 	sched  *probes.Scheduler
 	rec    *exporter.Recorder
@@ -66,10 +68,20 @@ func (a *app) reload() error {
 	a.env.SetRedactor(a.env.Redactor().With(cfg.Secrets...))
 	a.rec.SetLocation(cfg.Global.Location)
 	a.env.SetLocation(cfg.Global.Location)
+	shard := effectiveShard(a.shard, cfg)
+	if a.shard != nil && cfg.Global.Shard.Split() && cfg.Global.Shard != *a.shard {
+		a.logger.Info("--shard wins over the config's global.shard", "shard", a.shard.String(), "global.shard", cfg.Global.Shard.String())
+	}
+	a.env.SetShard(shard)
+	a.rec.SetShard(shard)
 	a.sched.Apply(journeys, cfg.Global.MaxConcurrency)
 	a.rec.Reloaded(nil)
 	a.ready.Store(true)
-	a.logger.Info("config loaded", "config", a.src.name, "journeys", len(journeys), "location", cfg.Global.Location)
+	attrs := []any{"config", a.src.name, "journeys", len(journeys), "location", cfg.Global.Location}
+	if shard.Split() {
+		attrs = append(attrs, "shard", shard.String())
+	}
+	a.logger.Info("config loaded", attrs...)
 	return nil
 }
 
@@ -90,6 +102,10 @@ func serve(ctx context.Context, s settings, src source, mounts map[string]http.H
 	if err != nil {
 		return err
 	}
+	shard, err := s.shard()
+	if err != nil {
+		return err
+	}
 	browserstep.Configure(bopts)
 	defer browserstep.Shutdown()
 	// Orphaned Chromium helpers come to authprobe and are reaped, rather
@@ -102,7 +118,7 @@ func serve(ctx context.Context, s settings, src source, mounts map[string]http.H
 			return &exitError{2, fmt.Errorf("--web.config.file %s: %v", wc, err)}
 		}
 	}
-	rec := exporter.NewRecorder(version)
+	rec := exporter.NewRecorder(version, exporter.WithRevision(commit))
 	rec.Registry().MustRegister(browserCollector{})
 	sched := probes.NewScheduler(env)
 	sched.OnResult = func(j *probes.Journey, res probes.Result) {
@@ -114,7 +130,7 @@ func serve(ctx context.Context, s settings, src source, mounts map[string]http.H
 	}
 	sched.OnSkip = rec.Skip
 	sched.OnSeries = rec.Series
-	a := &app{src: src, env: env, sched: sched, rec: rec, logger: logger}
+	a := &app{src: src, shard: shard, env: env, sched: sched, rec: rec, logger: logger}
 	if err := a.reload(); err != nil {
 		return &exitError{1, fmt.Errorf("authprobe did not start: the config %s is invalid:\n%v", src.name, err)}
 	}
