@@ -273,10 +273,8 @@ func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips 
 		targets, res := resolveTargets(rctx, s.env, l.j, l.v, due)
 		release()
 		dnsKey := SeriesKey{l.j.Name, l.v.Name, l.target}
-		if res != nil && !Owns(l.shard, dnsKey) {
-			// The shard that owns the DNS name's series reports it.
-			return
-		}
+		// The shard that owns the DNS name's series reports a failed lookup.
+		reports := res != nil && Owns(l.shard, dnsKey)
 		targets = OwnedTargets(l.shard, l.j, l.v, targets)
 		s.mu.Lock()
 		if l.ctx.Err() != nil {
@@ -285,10 +283,23 @@ func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips 
 		}
 		var events []event
 		if res != nil {
-			if !l.series[dnsKey] {
-				l.series[dnsKey] = true
-				events = append(events, seriesEvent(l.j, dnsKey, true))
+			// The addresses are unknown now: their series go, on every
+			// shard. Kept, they would freeze with their last result — a
+			// success to the hard-down rule, a stalled journey to the
+			// stalled rule — while the name does not resolve.
+			keep := map[SeriesKey]bool{}
+			if reports {
+				keep[dnsKey] = true
+				if !l.series[dnsKey] {
+					events = append(events, seriesEvent(l.j, dnsKey, true))
+				}
 			}
+			for k := range l.series {
+				if !keep[k] {
+					events = append(events, seriesEvent(l.j, k, false))
+				}
+			}
+			l.series = keep
 		} else {
 			// The series of the DNS name itself, once a lookup failed,
 			// stays as long as the loop so its failures keep counting.
@@ -313,7 +324,7 @@ func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips 
 		s.mu.Unlock()
 		s.emit(events)
 		if res != nil {
-			if s.OnResult != nil {
+			if reports && s.OnResult != nil {
 				s.OnResult(l.j, *res)
 			}
 			return

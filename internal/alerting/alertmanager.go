@@ -119,13 +119,15 @@ func alertmanager(o Options) amConfig {
 			},
 		},
 		InhibitRules: []amInhibit{
-			// A dead or stalled prober is not a login outage. In one
-			// location neither side has a location label, so a dead
-			// authprobe mutes all; in a global store (multi-location rules)
-			// up carries the region's location and mutes only the alerts of
-			// that location: the SLO alerts of the other regions stay.
-			{SourceMatchers: []string{`alertname="AuthProberDown"`}, TargetMatchers: []string{journeyAlerts}, Equal: []string{"location"}},
-			{SourceMatchers: []string{`alertname="AuthProberDown"`}, TargetMatchers: []string{`alertname=~"AuthProberStalled|AuthProberErrors"`}, Equal: []string{"location"}},
+			// A dead or stalled prober is not a login outage. Only a
+			// prober down for a whole location mutes: absent(up) (no
+			// instance label, like the journey alerts) or, in a global
+			// store, a location gone quiet (up carries the region's
+			// location). One of several instances or shards down (up == 0
+			// has an instance) mutes nothing: the others still watch
+			// their journeys.
+			{SourceMatchers: []string{`alertname="AuthProberDown"`}, TargetMatchers: []string{journeyAlerts}, Equal: []string{"location", "instance"}},
+			{SourceMatchers: []string{`alertname="AuthProberDown"`}, TargetMatchers: []string{`alertname=~"AuthProberStalled|AuthProberErrors"`}, Equal: []string{"location", "instance"}},
 			{SourceMatchers: []string{`alertname="AuthProberStalled"`}, TargetMatchers: []string{journeyAlerts}, Equal: []string{"journey", "location"}},
 			// The hard-down page says it all; the burn rate follows from it.
 			{SourceMatchers: []string{`alertname="AuthJourneyDown"`}, TargetMatchers: []string{`alertname="AuthJourneyErrorBudgetBurn"`}, Equal: []string{"journey"}},

@@ -377,15 +377,33 @@ func Groups(o Options) []Group {
 				"This alert always fires. A dead man's switch outside this Prometheus and Alertmanager expects it, and pages when it stops arriving."),
 		},
 	}
+	// A shard that stops reporting while the other shards of the same split
+	// still do: a third of the journeys unwatched, which up alone misses
+	// when the pod has no endpoint any more (stuck Pending after a drain)
+	// or the replicas were scaled below the shard count. Resharding (a new
+	// total) leaves no shard of the old total, so it does not fire.
+	prober = append(prober[:1:1], append([]Rule{{
+		Alert: "AuthProberDown",
+		Expr: fmt.Sprintf("group by (location, index, total) (max_over_time(authprobe_shard_info{%[1]s}[%[2]s]))\n"+
+			"unless on (location, index, total)\ngroup by (location, index, total) (authprobe_shard_info{%[1]s})\n"+
+			"and on (location, total)\ngroup by (location, total) (authprobe_shard_info{%[1]s})", job, o.Dur(24*time.Hour)),
+		For: o.Dur(2 * time.Minute),
+		// scope tells the variants of AuthProberDown apart (promtool
+		// refuses two rules with one name and the same labels).
+		Labels: map[string]string{"severity": "critical", "scope": "shard"},
+		Annotations: o.annotations("AuthProberDown", "authprobe-prober", false,
+			"authprobe shard {{ $labels.index }} of {{ $labels.total }} stopped reporting: its journeys are not being checked.",
+			"The other shards of the same split still report, but shard {{ $labels.index }}/{{ $labels.total }} has not been scraped for a while (it was in the last day): its pod is gone or has no endpoint, or the replicas were scaled below the shard count."),
+	}}, prober[1:]...)...)
 	if o.Quorum > 1 {
 		// In a global store, a region whose Prometheus stopped shipping has
 		// no up series at all, and absent() cannot say which location is
-		// missing: compare with the last hour.
+		// missing: compare with the last day.
 		prober = append(prober[:1:1], append([]Rule{{
 			Alert:  "AuthProberDown",
 			Expr:   fmt.Sprintf("count by (location) (max_over_time(up{%[1]s}[%[2]s]))\nunless on (location)\ncount by (location) (up{%[1]s})", job, o.Dur(24*time.Hour)),
 			For:    o.Dur(2 * time.Minute),
-			Labels: map[string]string{"severity": "critical"},
+			Labels: map[string]string{"severity": "critical", "scope": "location"},
 			Annotations: o.annotations("AuthProberDown", "authprobe-prober", false,
 				"authprobe in {{ $labels.location }} stopped reporting: logins are not being checked from there.",
 				"The global store has no up{"+job+"} series from location {{ $labels.location }} any more, though it had some in the last day (a location retired on purpose keeps this firing for a day: silence it): authprobe, its Prometheus or the remote write from that region is down."),
