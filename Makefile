@@ -22,6 +22,21 @@ demo: build
 # pinned by test/idp/package-lock.json).
 test: lint test/idp/node_modules/.installed
 	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+# Runs each fuzz target for FUZZTIME; go test -fuzz takes one target per
+# run. Plain `go test` runs their seeds and testdata/fuzz/ inputs already.
+FUZZTIME    ?= 10s
+FUZZFLAGS   ?= -fuzzminimizetime=5s
+FUZZTARGETS := ./config:FuzzParse ./config:FuzzTemplate ./probes:FuzzExtract ./probes/jwtstep:FuzzVerify
+
+.PHONY: fuzz
+fuzz:
+	@for t in $(FUZZTARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzzing $$fn in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $(FUZZFLAGS) $$pkg || exit 1; \
+	done
 
 test/idp/node_modules/.installed: test/idp/package.json test/idp/package-lock.json
 	npm ci --prefix test/idp --no-audit --no-fund --loglevel=error

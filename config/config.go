@@ -46,6 +46,19 @@ type Global struct {
 	MaxConcurrency int      `yaml:"max_concurrency" doc:"Runs in flight across all journeys; a run that would exceed it is skipped and counted. Default 64."`
 	SLO            SLO      `yaml:"slo" doc:"Objective for journeys that set none. Default 99.5."`
 	Shard          Shard    `yaml:"shard" doc:"Run only shard I of N, written \"I/N\" with I from 0: the journey × variant × target series whose stable hash of those names mod N is I, so N replicas with the same config split it with no overlap and no gap (DNS fan-out addresses are split as they resolve). The --shard flag (env AUTHPROBE_SHARD) wins over this. Default 0/1, everything."`
+	// LockoutProtection keeps failing journeys from locking their test
+	// accounts: identity providers lock an account after a few wrong
+	// passwords, and a prober retrying every 30 s would keep it locked.
+	LockoutProtection LockoutProtection `yaml:"lockout_protection" doc:"Back off a journey × variant × target whose credentials keep being refused (reason invalid_credentials), so the identity provider does not lock its test account. Default { after: 3, max_backoff: 1h }."`
+}
+
+// LockoutProtection says when a series backs off after refused credentials
+// and how far. A series backing off skips its due runs (counted with cause
+// backoff) until its pause is over; its first success, or a change to its
+// journey, resumes the schedule.
+type LockoutProtection struct {
+	After      int      `yaml:"after" doc:"Runs failing with invalid_credentials since the series' last success before it backs off; other failures neither count nor reset. 0 turns the protection off. Default 3."`
+	MaxBackoff Duration `yaml:"max_backoff" doc:"The longest pause between runs while backing off: the interval doubles with each refused run, from twice the interval at the after-th, up to this. Default 1h."`
 }
 
 // SLO is a journey's service-level objective.
@@ -61,6 +74,9 @@ const (
 	DefaultMaxConcurrency = 64
 	DefaultObjective      = 99.5
 	DefaultMaxTargets     = 32
+	// DefaultLockoutAfter and DefaultMaxBackoff are global.lockout_protection's.
+	DefaultLockoutAfter = 3
+	DefaultMaxBackoff   = time.Hour
 )
 
 // Journey is one user journey: steps run in order in one run.
@@ -245,6 +261,16 @@ func (g *Global) Check(c *Check) {
 	}
 	if g.MaxConcurrency < 1 || g.MaxConcurrency > 100000 {
 		c.Errorf("max_concurrency", "%d is out of range; use 1 to 100000", g.MaxConcurrency)
+	}
+}
+
+// Check validates the lockout protection.
+func (p *LockoutProtection) Check(c *Check) {
+	if p.After < 0 || p.After > 1000 {
+		c.Errorf("after", "%d is out of range; use 1 to 1000 refused runs, or 0 to turn the protection off", p.After)
+	}
+	if p.After > 0 && p.MaxBackoff.D() < time.Second {
+		c.Errorf("max_backoff", "%s is too short; the minimum is 1s (set after: 0 to turn the protection off)", p.MaxBackoff)
 	}
 }
 
@@ -561,6 +587,10 @@ func defaultConfig() Config {
 		Location:       DefaultLocation,
 		MaxConcurrency: DefaultMaxConcurrency,
 		SLO:            SLO{Objective: DefaultObjective},
+		LockoutProtection: LockoutProtection{
+			After:      DefaultLockoutAfter,
+			MaxBackoff: Duration(DefaultMaxBackoff),
+		},
 	}}
 }
 

@@ -65,6 +65,7 @@ testdata/invalid-targets.yaml:13: journeys[2].targets.static[2]: "10.0.0.8:443" 
 testdata/invalid-names.yaml:4: journeys[0].name: "password login" is not a valid name; use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63 characters
 testdata/invalid-names.yaml:4: journeys[0].variants[1].name: "beta" is used by an earlier variant; variant names must be unique
 testdata/invalid-names.yaml:6: journeys[0].variants[0].vars.user-name: "user-name" is not a valid variable name; use letters, digits and '_', starting with a letter or '_'`,
+		"invalid-lockout.yaml":     `testdata/invalid-lockout.yaml:3: global.lockout_protection.after: -1 is out of range; use 1 to 1000 refused runs, or 0 to turn the protection off`,
 		"invalid-empty.yaml":       `testdata/invalid-empty.yaml: the config file is empty; it needs at least a journeys list`,
 		"invalid-syntax.yaml":      `testdata/invalid-syntax.yaml:4: YAML syntax error: did not find expected ',' or '}'`,
 		"invalid-secret-file.yaml": `testdata/invalid-secret-file.yaml:8: journeys[0].steps[0].http.basic_auth.password: secret file testdata/secrets/does-not-exist does not exist; create it, or fix the path in ${file:...}`,

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/authprobe/authprobe/internal/redact"
 )
 
 // FieldError is one problem in a config file: where it is and what to do.
@@ -44,4 +46,17 @@ func (es Errors) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Redact returns the problems with secrets hidden in their messages: a
+// check that quotes a value it refuses must not show it when the value came
+// from ${env:...} or ${file:...}.
+func (es Errors) Redact(secrets []string) Errors {
+	r := redact.New(secrets...)
+	out := make(Errors, len(es))
+	for i, e := range es {
+		e.Msg = r.String(e.Msg)
+		out[i] = e
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -41,12 +42,18 @@ func Parse(data []byte, file string) (*Config, error) {
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			fe.Line, _ = strconv.Atoi(m[1])
 			fe.Msg = "YAML syntax error: " + m[2]
+		} else if msg, ok := strings.CutPrefix(err.Error(), "yaml: "); ok {
+			fe.Line, fe.Msg = yamlErrorLine(data), "YAML syntax error: "+msg
 		}
 		return nil, Errors{fe}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, Errors{{File: file, Line: extra.Line, Msg: "the file holds more than one YAML document (---); put everything in one"}}
+	}
+
+	if fe := checkAliases(&root, file); fe != nil {
+		return nil, Errors{*fe}
 	}
 
 	secrets := newSecretResolver(filepath.Dir(file))
@@ -62,7 +69,7 @@ func Parse(data []byte, file string) (*Config, error) {
 	if len(d.errs) > 0 {
 		// In file order, as an editor would walk them.
 		slices.SortStableFunc(d.errs, func(a, b FieldError) int { return cmp.Compare(a.Line, b.Line) })
-		return nil, d.errs
+		return nil, d.errs.Redact(secrets.list())
 	}
 	cfg.File = file
 	cfg.Secrets = secrets.list()

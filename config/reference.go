@@ -32,6 +32,7 @@ besides Go's built-ins (` + "`urlquery`, `printf`, `index`" + `). Top-level keys
 	}{
 		{"Top level", reflect.TypeFor[Config]()},
 		{"global", reflect.TypeFor[Global]()},
+		{"global.lockout_protection", reflect.TypeFor[LockoutProtection]()},
 		{"slo (global.slo, journeys[].slo)", reflect.TypeFor[SLO]()},
 		{"journeys[]", reflect.TypeFor[Journey]()},
 		{"journeys[].variants[]", reflect.TypeFor[Variant]()},

@@ -101,7 +101,7 @@ func lastRunAgeTimeseries() *timeseries.PanelBuilder {
 
 func skippedTimeseries() *timeseries.PanelBuilder {
 	return newTimeseries("Skipped runs by cause",
-		"Due runs that did not start: overlap (the previous run still going: the interval is shorter than the run) or concurrency (max_concurrency reached).").
+		"Due runs that did not start: overlap (the previous run still going: the interval is shorter than the run), concurrency (max_concurrency reached) or backoff (the test account's login was refused repeatedly; authprobe waits longer so as not to lock it).").
 		WithTarget(query("A", increaseBy("journey, cause", sel("authprobe_runs_skipped_total")), "{{journey}} {{cause}}")).
 		Unit("none").
 		Decimals(0).

@@ -2,11 +2,20 @@ package exporter_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -317,14 +326,28 @@ func TestEndpoints(t *testing.T) {
 }
 
 // TLS and basic auth come from exporter-toolkit's web config and cover
-// every endpoint.
-func TestWebConfigBasicAuth(t *testing.T) {
+// every endpoint: without credentials each answers 401, with them it
+// answers as it would unprotected, and plain HTTP gets nothing.
+func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte("hunter2"), bcrypt.MinCost)
 	dir := t.TempDir()
+	pool := selfSignedCert(t, dir)
 	webConfig := filepath.Join(dir, "web.yaml")
-	os.WriteFile(webConfig, []byte(fmt.Sprintf("basic_auth_users:\n  prometheus: %s\n", hash)), 0o600)
+	os.WriteFile(webConfig, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prometheus: %s\n", hash)), 0o600)
 	r := exporter.NewRecorder("test")
-	srv := &http.Server{Handler: exporter.Handler(exporter.Options{Recorder: r, Reload: func() error { return nil }})}
+	_, js := probetest.Compile(t, `
+journeys:
+  - name: spa
+    steps: [{ name: login, browser: { actions: [{ navigate: "https://app.example.com/" }, { click: "#go" }] } }]
+`)
+	key := probes.SeriesKey{Journey: "spa"}
+	r.Series(js[0], key, true)
+	png := []byte("\x89PNG\r\n\x1a\nnot really")
+	r.Result(js[0], probes.Result{Journey: "spa", Start: time.Now(), Outcome: probes.OutcomeFailure, Reason: probes.ReasonElementNotFound,
+		FailedStep: "login", Artifact: &probes.Artifact{Step: "login", Screenshot: png}})
+	id := r.Artifacts()[0].ID
+	srv := &http.Server{Handler: exporter.Handler(exporter.Options{Recorder: r, Reload: func() error { return nil }, Ready: func() bool { return true }}),
+		ErrorLog: log.New(io.Discard, "", 0)} // the plain HTTP requests' handshake errors
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -332,32 +355,94 @@ func TestWebConfigBasicAuth(t *testing.T) {
 	systemd := false
 	go web.Serve(ln, srv, &web.FlagConfig{WebConfigFile: &webConfig, WebSystemdSocket: &systemd}, slog.New(slog.DiscardHandler))
 	defer srv.Close()
-	base := "http://" + ln.Addr().String()
-	for _, path := range []string{"/metrics", "/", "/api/v1/journeys", "/-/healthy", "/-/ready", "/-/reload"} {
-		method := "GET"
-		if path == "/-/reload" {
-			method = "POST"
-		}
-		req, _ := http.NewRequest(method, base+path, nil)
-		resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	base := "https://" + ln.Addr().String()
+	for _, ep := range []struct{ method, path, contentType string }{
+		{"GET", "/metrics", "text/plain"},
+		{"GET", "/", "text/html"},
+		{"GET", "/api/v1/journeys", "application/json"},
+		{"GET", "/api/v1/artifacts", "application/json"},
+		{"GET", fmt.Sprintf("/api/v1/artifacts/%d", id), "application/json"},
+		{"GET", fmt.Sprintf("/api/v1/artifacts/%d/screenshot.png", id), "image/png"},
+		{"GET", "/-/healthy", "text/plain"},
+		{"GET", "/-/ready", "text/plain"},
+		{"POST", "/-/reload", "text/plain"},
+	} {
+		req, _ := http.NewRequest(ep.method, base+ep.path, nil)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 401 {
-			t.Errorf("%s %s without credentials: %d, want 401", method, path, resp.StatusCode)
+			t.Errorf("%s %s without credentials: %d, want 401", ep.method, ep.path, resp.StatusCode)
+		}
+		req.SetBasicAuth("prometheus", "wrong")
+		if resp, err = client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 401 {
+				t.Errorf("%s %s with a wrong password: %d, want 401", ep.method, ep.path, resp.StatusCode)
+			}
 		}
 		req.SetBasicAuth("prometheus", "hunter2")
-		resp, err = http.DefaultClient.Do(req)
+		resp, err = client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Errorf("%s %s with credentials: %d, want 200", method, path, resp.StatusCode)
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), ep.contentType) {
+			t.Errorf("%s %s with credentials: %d %s, want 200 %s", ep.method, ep.path, resp.StatusCode, resp.Header.Get("Content-Type"), ep.contentType)
+		}
+		if resp.TLS == nil {
+			t.Errorf("%s %s was not served over TLS", ep.method, ep.path)
+		}
+		if ep.contentType == "image/png" && !bytes.Equal(body, png) {
+			t.Errorf("the screenshot over TLS is %q", body)
+		}
+		// Plain HTTP to the TLS port gets no answer from authprobe.
+		plain, err := http.DefaultClient.Do(mustRequest(ep.method, "http://"+ln.Addr().String()+ep.path))
+		if err == nil {
+			b, _ := io.ReadAll(plain.Body)
+			plain.Body.Close()
+			if plain.StatusCode != 400 || !strings.Contains(string(b), "HTTPS") {
+				t.Errorf("plain HTTP %s %s: %d %s", ep.method, ep.path, plain.StatusCode, b)
+			}
 		}
 	}
+}
+
+func mustRequest(method, url string) *http.Request {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		panic(err)
+	}
+	return req
+}
+
+// selfSignedCert writes cert.pem and key.pem for 127.0.0.1 to dir and
+// returns a pool that trusts it.
+func selfSignedCert(t *testing.T, dir string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "authprobe test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalPKCS8PrivateKey(key)
+	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
 }
 
 // Token and key-set gauges describe the last run: when the step did not

@@ -47,7 +47,9 @@ type Recorder struct {
 	shard    config.Shard
 	series   map[probes.SeriesKey]*seriesState
 	journeys map[string]*journeyState
-	reload   ReloadStatus
+	// backingOff are the series backing off after refused credentials.
+	backingOff map[probes.SeriesKey]*seriesState
+	reload     ReloadStatus
 }
 
 type journeyState struct {
@@ -211,6 +213,7 @@ func (r *Recorder) Series(j *probes.Journey, key probes.SeriesKey, added bool) {
 		return
 	}
 	delete(r.series, key)
+	delete(r.backingOff, key)
 	for _, v := range []*prometheus.HistogramVec{r.duration, r.stepDuration, r.navigation} {
 		v.DeletePartialMatch(prometheus.Labels{"journey": key.Journey, "variant": key.Variant, "target": key.Target})
 	}
@@ -319,6 +322,11 @@ func (r *Recorder) Result(j *probes.Journey, res probes.Result) {
 		res.ArtifactID = r.artifacts.add(res)
 		res.Artifact = nil
 	}
+	if res.Outcome == probes.OutcomeSuccess {
+		// A success ends a backoff; the scheduler says so right after,
+		// and the page must not show both meanwhile.
+		r.setBackoff(s, probes.Backoff{})
+	}
 	s.add(res)
 }
 
@@ -337,6 +345,30 @@ func (r *Recorder) Skip(_ *probes.Journey, key probes.SeriesKey, cause string) {
 	if s, ok := r.series[key]; ok {
 		s.skip(cause)
 	}
+}
+
+// Backoff records that a series backs off after refused credentials, or
+// that it stopped (a zero b); it is the scheduler's OnBackoff.
+func (r *Recorder) Backoff(_ *probes.Journey, key probes.SeriesKey, b probes.Backoff) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.series[key]; ok {
+		r.setBackoff(s, b)
+	}
+}
+
+// setBackoff sets a series' backoff and keeps the set of series backing
+// off, which the interval metric reads on every scrape. It holds r.mu.
+func (r *Recorder) setBackoff(s *seriesState, b probes.Backoff) {
+	s.backoff = b
+	if b.Until.IsZero() {
+		delete(r.backingOff, s.key)
+		return
+	}
+	if r.backingOff == nil {
+		r.backingOff = map[probes.SeriesKey]*seriesState{}
+	}
+	r.backingOff[s.key] = s
 }
 
 // Reloaded records the outcome of a config load.
@@ -383,7 +415,8 @@ type seriesState struct {
 
 	runs       [numCounts]uint64 // by reasonIndex; success last
 	precreated [numCounts]bool   // label sets that exist before they count
-	skipped    [2]uint64         // overlap, concurrency
+	skipped    [numCauses]uint64 // by causeIndex
+	backoff    probes.Backoff    // the zero value when not backing off
 	ran        bool
 	success    bool
 	lastRun    float64
@@ -425,16 +458,12 @@ func (s *seriesState) precreate(j *probes.Journey) {
 // are new under another location; the gauges and the history stay true.
 func (s *seriesState) reset() {
 	s.runs = [numCounts]uint64{}
-	s.skipped = [2]uint64{}
+	s.skipped = [numCauses]uint64{}
 }
 
 func (s *seriesState) skip(cause string) {
 	s.skips++
-	if cause == probes.SkipOverlap {
-		s.skipped[0]++
-	} else {
-		s.skipped[1]++
-	}
+	s.skipped[causeIndex(cause)]++
 }
 
 func (s *seriesState) add(res probes.Result) {
@@ -550,6 +579,18 @@ type SeriesStatus struct {
 	State     string         `json:"state"` // pending, ok, failing, error
 	Reason    probes.Reason  `json:"reason,omitempty"`
 	Outcome   probes.Outcome `json:"outcome,omitempty"`
+	// Backoff is set while the series backs off after refused credentials.
+	Backoff *BackoffStatus `json:"backoff,omitempty"`
+}
+
+// BackoffStatus says that a series backs off so the identity provider does
+// not lock its test account: it runs next at Until, Interval after its last
+// run, after Failures runs were refused with Reason (invalid_credentials).
+type BackoffStatus struct {
+	Until    time.Time     `json:"until"`
+	Interval float64       `json:"interval_seconds"`
+	Failures int           `json:"failures"`
+	Reason   probes.Reason `json:"reason"`
 }
 
 // Snapshot returns every series sorted by journey, variant and target.
@@ -571,6 +612,9 @@ func (r *Recorder) Snapshot() []SeriesStatus {
 		if s.lastOK != 0 {
 			t := time.Unix(0, int64(s.lastOK*1e9))
 			st.LastSuccess = &t
+		}
+		if b := s.backoff; !b.Until.IsZero() {
+			st.Backoff = &BackoffStatus{Until: b.Until, Interval: b.Interval.Seconds(), Failures: b.Failures, Reason: probes.ReasonInvalidCredentials}
 		}
 		if s.last != nil {
 			st.Outcome, st.Reason = s.last.Outcome, s.last.Reason

@@ -44,10 +44,13 @@ var statusTmpl = template.Must(template.New("status.html").Funcs(template.FuncMa
 		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", r*100), "0"), ".") + "%"
 	},
 	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"in":    in,
 }).ParseFS(assets, "status.html"))
 
 // Handler returns the web surface: /metrics, the status page at /,
-// /api/v1/journeys, /-/healthy, /-/ready and POST /-/reload.
+// /api/v1/journeys, /api/v1/artifacts, /-/healthy, /-/ready and POST
+// /-/reload, every response with headers that keep browsers from running
+// or framing anything (see secureHeaders).
 func Handler(o Options) http.Handler {
 	logger := o.Logger
 	if logger == nil {
@@ -70,7 +73,7 @@ func Handler(o Options) http.Handler {
 	})
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
 		if o.Reload == nil {
-			http.Error(w, "reloading over HTTP is disabled.", http.StatusForbidden)
+			http.Error(w, "reloading over HTTP is disabled (--web.disable-reload); send authprobe SIGHUP or change the config file to reload it.", http.StatusForbidden)
 			return
 		}
 		if r.Method != http.MethodPost && r.Method != http.MethodPut {
@@ -114,12 +117,14 @@ func Handler(o Options) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "image/png")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'")
 		w.Write(a.Screenshot)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+		// Its only active content is its own inline style: no script, no
+		// other origin, no form, no frame, whatever a target's message
+		// slipped past the template's escaping.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 		page := statusPage{
 			Version: o.Version, ConfigFile: o.ConfigFile, Location: o.Recorder.Location(),
 			Shard: o.Recorder.Shard(), Reload: o.Recorder.Reload(), Now: time.Now(), Mounts: o.Mounts,
@@ -132,7 +137,22 @@ func Handler(o Options) http.Handler {
 	for prefix, h := range o.Mounts {
 		mux.Handle(prefix, h)
 	}
-	return mux
+	return secureHeaders(mux)
+}
+
+// secureHeaders sets what keeps a browser from making more of a response
+// than it is: nothing is sniffed into HTML (a JSON answer quoting a
+// target's <script> stays JSON), nothing runs or loads, and nothing is
+// framed. Handlers that serve a page set its own Content-Security-Policy.
+func secureHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -181,15 +201,32 @@ type journeyGroup struct {
 }
 
 func (p *statusPage) group(series []SeriesStatus) {
-	p.Counts = map[string]int{"ok": 0, "failing": 0, "error": 0, "pending": 0}
+	p.Counts = map[string]int{"ok": 0, "failing": 0, "error": 0, "pending": 0, "backoff": 0}
 	for _, s := range series {
 		p.Counts[s.State]++
+		if s.Backoff != nil {
+			p.Counts["backoff"]++
+		}
 		if n := len(p.Journeys); n == 0 || p.Journeys[n-1].Name != s.Journey {
 			p.Journeys = append(p.Journeys, journeyGroup{Name: s.Journey})
 		}
 		g := &p.Journeys[len(p.Journeys)-1]
 		g.Series = append(g.Series, s)
 	}
+}
+
+// in says how long until t, as ago says how long since.
+func in(t time.Time) string {
+	d := time.Until(t)
+	switch {
+	case d < time.Second:
+		return "now"
+	case d < time.Minute:
+		return fmt.Sprintf("in %ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("in %dm", int(d.Minutes()))
+	}
+	return fmt.Sprintf("in %dh", int(d.Hours()))
 }
 
 func ago(t time.Time) string {

@@ -154,7 +154,8 @@ func Compile(cfg *config.Config) ([]*Journey, error) {
 		out = append(out, j)
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		// A kind's check may quote a value it refuses, resolved from a secret.
+		return nil, errs.Redact(cfg.Secrets)
 	}
 	return out, nil
 }
@@ -383,6 +384,9 @@ func (s *CompiledStep) run(ctx context.Context, run *Run) (StepResult, []StepGau
 			attemptStart := time.Now()
 			var err error
 			resp, err = s.impl.Do(ctx, run)
+			if resp != nil {
+				resp.ctx = ctx
+			}
 			return s.evaluate(run, resp, err, time.Since(attemptStart))
 		})
 		if resp != nil {

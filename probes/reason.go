@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 )
 
@@ -72,8 +73,8 @@ var Reasons = [...]struct {
 	{ReasonHTTPStatus, "http", "the response status was not the expected one"},
 	{ReasonAssertion, "http", "the response did not meet an expectation (body, JSON, header, cookie)"},
 	{ReasonExtract, "http", "a value to extract (CSRF token, access token) was not in the response"},
-	{ReasonRedirectLoop, "http", "redirects went in a circle or past the configured maximum"},
-	{ReasonBodyTooLarge, "http", "the response body was larger than max_body_bytes"},
+	{ReasonRedirectLoop, "http", "redirects went in a circle, past the configured maximum, or to a scheme other than http and https"},
+	{ReasonBodyTooLarge, "http", "the response body was larger than max_body_bytes (1MiB from an identity provider), or its headers larger than 1MiB"},
 	{ReasonInvalidCredentials, "login", "the identity provider refused the probe's credentials"},
 	{ReasonMFA, "login", "the second factor was refused or could not be completed"},
 	{ReasonIdPError, "login", "the identity provider answered with an error or a 5xx"},
@@ -183,6 +184,11 @@ func classifyNetwork(err error) Reason {
 		return ReasonTLS
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return ReasonTimeout
+	// net/http reports these two without an error type.
+	case strings.Contains(err.Error(), "server response headers exceeded"):
+		return ReasonBodyTooLarge
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return ReasonTLS
 	case errors.As(err, &opErr), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.EPIPE):
 		return ReasonConnect

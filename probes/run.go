@@ -110,6 +110,10 @@ type Run struct {
 	memo       map[string]any
 }
 
+// MaxResponseHeaderBytes bounds a response's head; a larger one fails
+// with reason body_too_large.
+const MaxResponseHeaderBytes = 1 << 20
+
 // runTransport is one of a run's transports: the connections, and what
 // steps send requests through.
 type runTransport struct {
@@ -214,6 +218,9 @@ func (r *Run) Transport(tlsConfig *tls.Config) http.RoundTripper {
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     30 * time.Second,
+		// A real response head is a few KiB; net/http's default of 10MiB
+		// is what a hostile target could make every run hold.
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
 	}
 	var rt http.RoundTripper = t
 	if r.tracerProvider != nil {

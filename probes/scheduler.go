@@ -24,7 +24,29 @@ type SeriesKey struct {
 const (
 	SkipOverlap     = "overlap"
 	SkipConcurrency = "concurrency"
+	// SkipBackoff is a due run of a series backing off because its
+	// credentials were refused (see Backoff).
+	SkipBackoff = "backoff"
 )
+
+// Backoff is a series' pause after its credentials were refused: identity
+// providers lock an account after a few wrong passwords, and a prober
+// retrying on schedule would keep its test account locked. After
+// config.LockoutProtection.After runs of a series failed with
+// invalid_credentials since its last success, each further refused run
+// doubles the series' interval, up to MaxBackoff; due runs before Until are
+// skipped with cause backoff. The first success, or a change to the
+// journey, resumes the schedule.
+type Backoff struct {
+	// Failures counts the runs refused with invalid_credentials since the
+	// series' last success.
+	Failures int
+	// Until is when the series runs next; zero when it does not back off.
+	Until time.Time
+	// Interval is the pause from the last refused run's scheduled start to
+	// Until: the series' interval while it backs off.
+	Interval time.Duration
+}
 
 // Scheduler runs journeys on their intervals. Each journey × variant ×
 // target starts at a fixed offset within its interval, derived from its
@@ -42,11 +64,17 @@ type Scheduler struct {
 	// OnSeries is called when a series starts or stops existing: at Apply
 	// for fixed targets, and as DNS fan-out finds or loses addresses.
 	OnSeries func(j *Journey, key SeriesKey, added bool)
+	// OnBackoff is called when a series starts or goes on backing off
+	// (after the run that decided it was reported to OnResult), and with
+	// a zero Backoff when it stops.
+	OnBackoff func(j *Journey, key SeriesKey, b Backoff)
 
 	mu      sync.Mutex
 	loops   map[string]*loop
 	queue   loopHeap
 	running map[SeriesKey]*inflight
+	lockout config.LockoutProtection
+	backoff map[SeriesKey]*Backoff
 	sem     chan struct{}
 	wake    chan struct{}
 	wg      sync.WaitGroup
@@ -77,9 +105,19 @@ func NewScheduler(env *Env) *Scheduler {
 		env:     env,
 		loops:   map[string]*loop{},
 		running: map[SeriesKey]*inflight{},
+		backoff: map[SeriesKey]*Backoff{},
 		sem:     make(chan struct{}, 1),
 		wake:    make(chan struct{}, 1),
 	}
+}
+
+// SetLockoutProtection sets when series back off after refused
+// credentials; the zero value turns backing off off. It applies from the
+// next run that ends; call it before Apply on a reload.
+func (s *Scheduler) SetLockoutProtection(p config.LockoutProtection) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lockout = p
 }
 
 // Apply replaces the set of journeys. Loops of journeys whose fingerprint is
@@ -99,7 +137,7 @@ func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
 		l := s.newLoop(p.Journey, p.Variant, p.Target, p.DNS, shard)
 		want[l.id] = l
 	}
-	var events []event
+	var events, resumed []event
 	for id, old := range s.loops {
 		nl, keep := want[id]
 		if keep && nl.j.Fingerprint == old.j.Fingerprint && (!old.dns || old.shard == shard) {
@@ -109,6 +147,16 @@ func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
 		heap.Remove(&s.queue, old.index)
 		delete(s.loops, id)
 		old.cancel()
+		// A changed journey may have new credentials: it runs on
+		// schedule again.
+		for k := range old.series {
+			if b := s.backoff[k]; b != nil {
+				delete(s.backoff, k)
+				if keep && !b.Until.IsZero() && Owns(shard, k) {
+					resumed = append(resumed, backoffEvent(nl.j, k, Backoff{}))
+				}
+			}
+		}
 		if !keep {
 			for k := range old.series {
 				events = append(events, seriesEvent(old.j, k, false))
@@ -138,7 +186,7 @@ func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
 		heap.Push(&s.queue, l)
 	}
 	s.mu.Unlock()
-	s.emit(events)
+	s.emit(append(events, resumed...))
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -149,10 +197,11 @@ func (s *Scheduler) Apply(journeys []*Journey, maxConcurrency int) {
 // so a callback can never deadlock the scheduler: a series that appeared
 // or went, or a skipped run.
 type event struct {
-	j     *Journey
-	key   SeriesKey
-	added bool   // series events
-	skip  string // skip events: the cause
+	j       *Journey
+	key     SeriesKey
+	added   bool     // series events
+	skip    string   // skip events: the cause
+	backoff *Backoff // backoff events
 }
 
 func seriesEvent(j *Journey, key SeriesKey, added bool) event {
@@ -163,9 +212,17 @@ func skipEvent(j *Journey, key SeriesKey, cause string) event {
 	return event{j: j, key: key, skip: cause}
 }
 
+func backoffEvent(j *Journey, key SeriesKey, b Backoff) event {
+	return event{j: j, key: key, backoff: &b}
+}
+
 func (s *Scheduler) emit(events []event) {
 	for _, e := range events {
 		switch {
+		case e.backoff != nil:
+			if s.OnBackoff != nil {
+				s.OnBackoff(e.j, e.key, *e.backoff)
+			}
 		case e.skip != "" && s.OnSkip != nil:
 			s.OnSkip(e.j, e.key, e.skip)
 		case e.skip == "" && s.OnSeries != nil:
@@ -297,6 +354,7 @@ func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips 
 			for k := range l.series {
 				if !keep[k] {
 					events = append(events, seriesEvent(l.j, k, false))
+					delete(s.backoff, k)
 				}
 			}
 			l.series = keep
@@ -317,6 +375,7 @@ func (s *Scheduler) dispatch(ctx context.Context, l *loop, due time.Time, skips 
 			for k := range l.series {
 				if !keep[k] {
 					events = append(events, seriesEvent(l.j, k, false))
+					delete(s.backoff, k)
 				}
 			}
 			l.series = keep
@@ -355,6 +414,10 @@ func (l *loop) context(ctx context.Context, deadline time.Time) (context.Context
 // skipped and counted. It holds s.mu.
 func (s *Scheduler) start(ctx context.Context, l *loop, target string, due time.Time, skips *[]event) {
 	key := SeriesKey{l.j.Name, l.v.Name, target}
+	if b := s.backoff[key]; b != nil && due.Before(b.Until) {
+		*skips = append(*skips, skipEvent(l.j, key, SkipBackoff))
+		return
+	}
 	if f := s.running[key]; f != nil {
 		if !f.deadline.After(due) && f.next == nil {
 			f.next = &handover{ctx, l, due}
@@ -381,9 +444,14 @@ func (s *Scheduler) start(ctx context.Context, l *loop, target string, due time.
 		res.Scheduled = due
 		<-sem
 		var skips []event
+		var backoff []event
 		s.mu.Lock()
 		next := s.running[key].next
 		delete(s.running, key)
+		if l.ctx.Err() == nil {
+			// Decided before a handed-over run starts, which it may hold back.
+			backoff = s.noteCredentials(l.j, key, due, res)
+		}
 		switch {
 		case next == nil || next.l.ctx.Err() != nil:
 		case time.Since(next.due) > handoverGrace:
@@ -399,7 +467,57 @@ func (s *Scheduler) start(ctx context.Context, l *loop, target string, due time.
 		if l.ctx.Err() == nil && s.OnResult != nil {
 			s.OnResult(l.j, res)
 		}
+		s.emit(backoff)
 	}()
+}
+
+// noteCredentials keeps count of a series' runs refused with
+// invalid_credentials and decides its backoff (see Backoff). It returns
+// the event to report when the backoff starts, grows or ends. It holds s.mu.
+func (s *Scheduler) noteCredentials(j *Journey, key SeriesKey, due time.Time, res Result) []event {
+	b := s.backoff[key]
+	switch {
+	case res.Outcome == OutcomeSuccess || s.lockout.After <= 0:
+		if b == nil {
+			return nil
+		}
+		delete(s.backoff, key)
+		if b.Until.IsZero() {
+			return nil
+		}
+		return []event{backoffEvent(j, key, Backoff{})}
+	case res.Reason != ReasonInvalidCredentials:
+		// The credentials were not tried, or not refused: this run
+		// neither counts nor forgives.
+		return nil
+	}
+	if b == nil {
+		b = &Backoff{}
+		s.backoff[key] = b
+	}
+	b.Failures++
+	if b.Failures < s.lockout.After {
+		return nil
+	}
+	// Twice the interval at the After-th refusal, doubling with each
+	// further one; in whole intervals, so runs stay on the series' slots,
+	// and never more than MaxBackoff.
+	most := max(1, int64(s.lockout.MaxBackoff.D()/j.Interval))
+	slots := int64(2)
+	for range b.Failures - s.lockout.After {
+		if slots >= most {
+			break
+		}
+		slots *= 2
+	}
+	if slots = min(slots, most); slots < 2 {
+		// max_backoff is shorter than two intervals: there is no slower
+		// schedule to back off to.
+		return nil
+	}
+	b.Interval = time.Duration(slots) * j.Interval
+	b.Until = due.Add(b.Interval)
+	return []event{backoffEvent(j, key, *b)}
 }
 
 // resolveTargets looks up a DNS fan-out's addresses. When the lookup fails

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"sync"
@@ -127,6 +128,10 @@ type Response struct {
 	// Artifact is evidence of a failure; the engine adds the step's name.
 	Artifact *Artifact
 
+	// ctx is the step's context while the engine evaluates the response:
+	// decoding stops when it is done, so that a body made to be slow to
+	// parse cannot hold a run past its deadline.
+	ctx      context.Context
 	jsonOnce sync.Once
 	jsonDoc  any
 	jsonErr  error
@@ -153,7 +158,7 @@ const (
 // JSON returns the body decoded as JSON, decoding it once.
 func (r *Response) JSON() (any, error) {
 	r.jsonOnce.Do(func() {
-		dec := json.NewDecoder(bytes.NewReader(r.Body))
+		dec := json.NewDecoder(r.body())
 		dec.UseNumber()
 		if err := dec.Decode(&r.jsonDoc); err != nil {
 			r.jsonErr = fmt.Errorf("the body is not JSON: %v", err)
@@ -165,7 +170,28 @@ func (r *Response) JSON() (any, error) {
 // HTML returns the body parsed as HTML, parsing it once.
 func (r *Response) HTML() (*html.Node, error) {
 	r.htmlOnce.Do(func() {
-		r.htmlDoc, r.htmlErr = html.Parse(bytes.NewReader(r.Body))
+		r.htmlDoc, r.htmlErr = html.Parse(r.body())
 	})
 	return r.htmlDoc, r.htmlErr
+}
+
+// body reads the body, failing once the step's context is done. Parsers
+// read a few KiB at a time, so they stop soon after the deadline.
+func (r *Response) body() io.Reader {
+	if r.ctx == nil {
+		return bytes.NewReader(r.Body)
+	}
+	return ctxReader{r.ctx, bytes.NewReader(r.Body)}
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

@@ -74,6 +74,7 @@ func (a *app) reload() error {
 	}
 	a.env.SetShard(shard)
 	a.rec.SetShard(shard)
+	a.sched.SetLockoutProtection(cfg.Global.LockoutProtection)
 	a.sched.Apply(journeys, cfg.Global.MaxConcurrency)
 	a.rec.Reloaded(nil)
 	a.ready.Store(true)
@@ -130,6 +131,16 @@ func serve(ctx context.Context, s settings, src source, mounts map[string]http.H
 	}
 	sched.OnSkip = rec.Skip
 	sched.OnSeries = rec.Series
+	sched.OnBackoff = func(j *probes.Journey, key probes.SeriesKey, b probes.Backoff) {
+		rec.Backoff(j, key, b)
+		attrs := []any{"journey", key.Journey, "variant", key.Variant, "target", key.Target}
+		if b.Until.IsZero() {
+			logger.Info("back on schedule after refused credentials", attrs...)
+			return
+		}
+		logger.Warn("credentials refused again: backing off so the identity provider does not lock the test account",
+			append(attrs, "failures", b.Failures, "next_run", b.Until.UTC().Format(time.RFC3339), "interval", b.Interval)...)
+	}
 	a := &app{src: src, shard: shard, env: env, sched: sched, rec: rec, logger: logger}
 	if err := a.reload(); err != nil {
 		return &exitError{1, fmt.Errorf("authprobe did not start: the config %s is invalid:\n%v", src.name, err)}

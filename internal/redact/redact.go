@@ -1,12 +1,18 @@
 // Package redact keeps secrets out of everything authprobe prints: log
 // records, run messages, the status page. A secret is replaced wherever it
-// appears, also in its URL-escaped forms, so an error that quotes a URL with
-// a token in its query does not leak it.
+// appears, also in the forms it takes on the way to and back from a
+// target: URL-escaped (an error that quotes a URL with a token in its
+// query), base64 (a server that quotes a credential it decoded or
+// encoded) and JSON-escaped (an API that echoes the request's fields in
+// its error, as validation errors do).
 package redact
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -18,18 +24,18 @@ const Mask = "<secret>"
 
 // Redactor replaces known secrets in strings. The zero value and nil redact nothing.
 type Redactor struct {
-	secrets []string
+	secrets []string // as given, without their other forms
 	r       *strings.Replacer
 }
 
 // New returns a redactor for the given secrets; empty strings are ignored.
 func New(secrets ...string) *Redactor {
+	secrets = slices.DeleteFunc(slices.Clone(secrets), func(s string) bool { return s == "" })
+	slices.Sort(secrets)
+	secrets = slices.Compact(secrets)
 	var all []string
 	for _, s := range secrets {
-		if s == "" {
-			continue
-		}
-		all = append(all, s, url.QueryEscape(s), url.PathEscape(s))
+		all = append(all, forms(s)...)
 	}
 	// Longest first, so a secret containing another is hidden whole;
 	// equal strings end up adjacent for Compact.
@@ -42,10 +48,32 @@ func New(secrets ...string) *Redactor {
 	for _, s := range all {
 		pairs = append(pairs, s, Mask)
 	}
-	return &Redactor{secrets: all, r: strings.NewReplacer(pairs...)}
+	return &Redactor{secrets: secrets, r: strings.NewReplacer(pairs...)}
 }
 
-// With returns a redactor that also hides more.
+// forms returns a secret and the forms it is sent or quoted in.
+func forms(s string) []string {
+	b := []byte(s)
+	out := []string{s, url.QueryEscape(s), url.PathEscape(s), (&url.URL{Path: s}).EscapedPath(),
+		base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)}
+	// JSON-escaped, by encoders that escape <, > and & (Go's default) and
+	// by those that do not.
+	for _, escapeHTML := range []bool{true, false} {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(escapeHTML)
+		if enc.Encode(s) == nil {
+			q := strings.TrimSuffix(buf.String(), "\n")
+			out = append(out, q[1:len(q)-1])
+		}
+	}
+	return out
+}
+
+// With returns a redactor that also hides more. Redactors made by With
+// grow with the secrets, not with their forms: a process that reloads its
+// config many times keeps one redactor of a bounded size.
 func (r *Redactor) With(more ...string) *Redactor {
 	if r == nil {
 		return New(more...)

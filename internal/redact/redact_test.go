@@ -45,3 +45,32 @@ func TestHandler(t *testing.T) {
 		t.Errorf("log: %s", out)
 	}
 }
+
+// A secret is hidden in the forms it takes on the way to a target and
+// back: escaped in a URL's query or path, base64 (a basic credential
+// decoded and quoted), JSON-escaped (an API echoing its input).
+func TestRedactorForms(t *testing.T) {
+	const pw = `zq"ss &<w>/rd+`
+	r := New(pw)
+	for _, in := range []string{
+		`{"detail":"invalid password: zq\"ss \u0026\u003cw\u003e/rd+"}`, // encoding/json
+		`{"detail":"invalid password: zq\"ss &<w>/rd+"}`,                // encoders that keep HTML
+		"GET /login/zq%22ss%20&%3Cw%3E/rd+ failed",                      // a URL printing its path
+		"echo enEic3MgJjx3Pi9yZCs=",                                     // base64
+		"echo enEic3MgJjx3Pi9yZCs",                                      // base64, unpadded
+		"q=zq%22ss+%26%3Cw%3E%2Frd%2B",                                  // a query
+	} {
+		if got := r.String(in); strings.Contains(got, "zq") || !strings.Contains(got, Mask) {
+			t.Errorf("String(%q) = %q; the secret is not hidden", in, got)
+		}
+	}
+	// Redactors built up with With hold the secrets once each, not their
+	// forms' forms: reloads and runs call With all the time.
+	grown := New(pw)
+	for range 5 {
+		grown = grown.With(pw, "tok")
+	}
+	if len(grown.secrets) != 2 {
+		t.Errorf("after 5 With calls the redactor holds %d secrets, want 2", len(grown.secrets))
+	}
+}

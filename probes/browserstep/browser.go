@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -259,14 +260,27 @@ func (s step) act(ctx context.Context, run *probes.Run, a *Action, ar *probes.Ac
 		if err != nil {
 			return err
 		}
-		if run.Redact(v) != v {
+		secret := run.Redact(v) != v
+		if secret {
 			// A secret typed into any input is masked in the screenshot.
 			ev.maskFilled(a.Fill.Selector)
 		}
 		if err := s.waitFor(ctx, a.Fill.Selector); err != nil {
 			return err
 		}
-		return chromedp.Do(ctx, chromedp.Clear(chromedp.CSS(a.Fill.Selector)), chromedp.SendKeys(chromedp.CSS(a.Fill.Selector), v))
+		sel := chromedp.CSS(a.Fill.Selector)
+		if secret {
+			// A secret goes in in one piece, as a password manager or a
+			// paste puts it there: typed key by key, every prefix of it
+			// would pass through the page's input events, where a page
+			// can log it to the console, which the evidence keeps.
+			return chromedp.Do(ctx, chromedp.Clear(sel), chromedp.Focus(sel),
+				chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+					_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: v})
+					return err
+				}))
+		}
+		return chromedp.Do(ctx, chromedp.Clear(sel), chromedp.SendKeys(sel, v))
 	case a.Click != "":
 		if err := s.waitFor(ctx, a.Click); err != nil {
 			return err

@@ -187,6 +187,10 @@ func build(spec any) (probes.Step, error) {
 // errRedirectLoop marks a redirect chain that went in a circle or too far.
 var errRedirectLoop = errors.New("redirect loop")
 
+// errRedirectScheme marks a redirect to a URL that is not http or https
+// (file:, javascript:, ftp:), which no login should need.
+var errRedirectScheme = errors.New("redirect to a scheme other than http and https")
+
 // Do sends the request and reads the response.
 func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error) {
 	req, err := s.request(ctx, run)
@@ -202,6 +206,9 @@ func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error)
 			if s.Redirects.Max == 0 {
 				return http.ErrUseLastResponse
 			}
+			if next.URL.Scheme != "http" && next.URL.Scheme != "https" {
+				return fmt.Errorf("%w (%s:), which authprobe does not follow", errRedirectScheme, next.URL.Scheme)
+			}
 			u := next.URL.String()
 			visits[u]++
 			if visits[u] > 2 {
@@ -215,7 +222,7 @@ func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		if errors.Is(err, errRedirectLoop) {
+		if errors.Is(err, errRedirectLoop) || errors.Is(err, errRedirectScheme) {
 			return nil, probes.Fail(probes.ReasonRedirectLoop, unwrapURLError(err))
 		}
 		return nil, probes.Fail(probes.ClassifyNetwork(err), unwrapURLError(err))

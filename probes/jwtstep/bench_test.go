@@ -1,6 +1,7 @@
 package jwtstep
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -43,7 +44,7 @@ func BenchmarkVerify(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := s.verify(raw, h, keys, "", now); err != nil {
+				if _, err := s.verify(context.Background(), raw, h, keys, "", now); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/probes"
@@ -106,6 +105,7 @@ type header struct {
 	Alg  string          `json:"alg"`
 	Kid  string          `json:"kid"`
 	Typ  string          `json:"typ"`
+	Cty  string          `json:"cty"`
 	Crit json.RawMessage `json:"crit"`
 }
 
@@ -129,7 +129,7 @@ func (s step) Do(ctx context.Context, run *probes.Run) (*probes.Response, error)
 	if err != nil {
 		return nil, err
 	}
-	return s.verify(strings.TrimSpace(raw), h, keys, nonce, time.Now())
+	return s.verify(ctx, strings.TrimSpace(raw), h, keys, nonce, time.Now())
 }
 
 // header parses the token's header and checks its algorithm first: a
@@ -142,6 +142,11 @@ func (s step) header(raw string) (header, error) {
 		return h, probes.Failf(probes.ReasonTokenResponse, "the token is encrypted (JWE); authprobe validates signed tokens")
 	case len(parts) != 3:
 		return h, probes.Failf(probes.ReasonTokenResponse, "the token is not a JWT: it has %d parts, not 3", len(parts))
+	case strings.IndexFunc(raw, notBase64URL) >= 0:
+		// Go's base64 skips line breaks and go-jose strips padding, then
+		// verifies the parts re-encoded: without this check a signed token
+		// with characters inserted would verify as it is not written.
+		return h, probes.Failf(probes.ReasonTokenResponse, "the token is not a JWT: it holds characters other than base64url and dots")
 	}
 	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err == nil {
@@ -167,8 +172,16 @@ func (s step) header(raw string) (header, error) {
 	return h, nil
 }
 
+// notBase64URL reports whether r is neither base64url (RFC 4648 §5,
+// unpadded, as JWS uses it) nor the dot between parts.
+func notBase64URL(r rune) bool {
+	return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+}
+
 // verify finds the token's key, checks the signature and then the claims.
-func (s step) verify(raw string, h header, keys *oidc.KeySet, nonce string, now time.Time) (*probes.Response, error) {
+// Trying keys stops when ctx is done: a set of the largest keys with the
+// largest exponents, and a token without a kid, can cost seconds.
+func (s step) verify(ctx context.Context, raw string, h header, keys *oidc.KeySet, nonce string, now time.Time) (*probes.Response, error) {
 	gauges := []probes.StepGauge{
 		{Name: probes.GaugeJWKSKeys, Value: float64(len(keys.Keys))},
 		{Name: probes.GaugeJWKSFingerprint, Value: 1, Label: keys.Fingerprint},
@@ -184,6 +197,8 @@ func (s step) verify(raw string, h header, keys *oidc.KeySet, nonce string, now 
 		}
 	}
 	switch {
+	case len(named) == 0 && keys.Unparsed[h.Kid] != "":
+		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonJWKSFetch, "key %q of the key set at %s cannot be used: %s", h.Kid, probes.ShortURL(keys.URL), keys.Unparsed[h.Kid])
 	case len(named) == 0:
 		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonUnknownKID, "kid %q is not in the key set at %s (kids: %s)", h.Kid, probes.ShortURL(keys.URL), keys.KIDs())
 	case len(candidates) == 0 && h.Kid == "":
@@ -192,14 +207,20 @@ func (s step) verify(raw string, h header, keys *oidc.KeySet, nonce string, now 
 		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonBadSignature, "key %q cannot verify %s: its type or alg is another", h.Kid, h.Alg)
 	}
 
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(h.Alg)})
+	// The signature is checked apart from the claims, so that a signed
+	// payload that is not JSON (a nested JWT) is a malformed token, not a
+	// bad signature.
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(h.Alg)})
 	if err != nil {
 		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonTokenResponse, "the token cannot be parsed: %v", err)
 	}
-	var payload json.RawMessage
+	var payload []byte
 	var verr error
 	for _, k := range candidates {
-		if verr = tok.Claims(k.Key, &payload); verr == nil {
+		if err := ctx.Err(); err != nil {
+			return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonTimeout, "the deadline passed while trying the key set's keys: %v", err)
+		}
+		if payload, verr = jws.Verify(k.Key); verr == nil {
 			break
 		}
 	}
@@ -210,8 +231,12 @@ func (s step) verify(raw string, h header, keys *oidc.KeySet, nonce string, now 
 	var claims map[string]any
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
-	if err := dec.Decode(&claims); err != nil {
-		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonTokenResponse, "the claims are not a JSON object")
+	if err := dec.Decode(&claims); err != nil || dec.More() {
+		what := "the claims are not a JSON object"
+		if h.Cty != "" {
+			what += fmt.Sprintf(" (cty %q: authprobe does not validate nested tokens)", truncate(h.Cty))
+		}
+		return &probes.Response{Gauges: gauges}, probes.Failf(probes.ReasonTokenResponse, "%s", what)
 	}
 	resp := &probes.Response{Body: payload, Header: map[string][]string{"Content-Type": {"application/json"}}, Gauges: gauges}
 	return resp, s.checkClaims(claims, resp, nonce, now)

@@ -191,6 +191,10 @@ type KeySet struct {
 	// Skipped counts keys that are not usable signing keys (encryption
 	// keys, unknown types).
 	Skipped int
+	// Unparsed says why each skipped key with a kid could not be parsed
+	// (a modulus over 4096 bits, an unknown curve), so that a token naming
+	// one fails for that and not as if keys had rotated.
+	Unparsed map[string]string
 }
 
 // maxKeys bounds a key set; real ones hold a handful.
@@ -226,10 +230,21 @@ func FetchKeys(ctx context.Context, run *probes.Run, tlsSettings *config.TLS, u 
 		var set jose.JSONWebKeySet
 		skipped := 0
 		seen := map[string]bool{}
+		unparsed := map[string]string{}
 		var prints []string
 		for _, raw := range doc.Keys {
 			var k jose.JSONWebKey
-			if err := k.UnmarshalJSON(raw); err != nil || (k.Use != "" && k.Use != "sig") {
+			if err := k.UnmarshalJSON(raw); err != nil {
+				var named struct {
+					Kid string `json:"kid"`
+				}
+				if json.Unmarshal(raw, &named) == nil && named.Kid != "" {
+					unparsed[named.Kid] = strings.TrimPrefix(err.Error(), "go-jose/go-jose: ")
+				}
+				skipped++
+				continue
+			}
+			if k.Use != "" && k.Use != "sig" {
 				skipped++
 				continue
 			}
@@ -253,7 +268,7 @@ func FetchKeys(ctx context.Context, run *probes.Run, tlsSettings *config.TLS, u 
 		}
 		slices.Sort(prints)
 		sum := sha256.Sum256([]byte(strings.Join(prints, ",")))
-		return &KeySet{JSONWebKeySet: set, Fingerprint: hex.EncodeToString(sum[:6]), URL: u, Skipped: skipped}, nil
+		return &KeySet{JSONWebKeySet: set, Fingerprint: hex.EncodeToString(sum[:6]), URL: u, Skipped: skipped, Unparsed: unparsed}, nil
 	})
 	if err != nil {
 		return nil, err

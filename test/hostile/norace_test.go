@@ -1,0 +1,6 @@
+//go:build !race
+
+package hostile
+
+// raceEnabled is set when the race detector instruments the tests.
+const raceEnabled = false
