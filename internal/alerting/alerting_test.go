@@ -8,22 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authprobe/authprobe/internal/testtool"
 )
 
 // tool finds a Prometheus program from Debian's packages (prometheus,
 // prometheus-alertmanager). CI installs them (.ci/run); elsewhere a missing
 // one skips with the command that installs it.
 func tool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		msg := name + " is not installed; run: apt-get install prometheus prometheus-alertmanager"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
+	return testtool.Require(t, name, "prometheus prometheus-alertmanager")
 }
 
 func run(t *testing.T, dir, name string, args ...string) string {

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/authprobe/authprobe/internal/testtool"
 )
 
 // The version and commit the tests stamp into the binary, as
@@ -58,16 +60,7 @@ func repo(rel string) string { return filepath.Join(root, filepath.FromSlash(rel
 // tool finds a program the tests need. Outside CI a missing one skips the
 // test and says why; with CI=true it fails (.ci/run installs them).
 func tool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		msg := name + " is not installed; run: apt-get install " + pkg
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
+	return testtool.Require(t, name, pkg)
 }
 
 // run runs a program in dir and returns its standard output and error

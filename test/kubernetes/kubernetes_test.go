@@ -34,6 +34,7 @@ import (
 
 	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/internal/alerting"
+	"github.com/authprobe/authprobe/internal/testtool"
 	"github.com/authprobe/authprobe/probes"
 	_ "github.com/authprobe/authprobe/probes/kinds"
 )
@@ -739,14 +740,5 @@ func nilIfEmpty(m map[string]string) map[string]string {
 // tool finds a program from Debian's packages. CI installs them (.ci/run);
 // elsewhere a missing one skips with the command that installs it.
 func tool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		msg := name + " is not installed; run: apt-get install prometheus"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
+	return testtool.Require(t, name, "prometheus")
 }

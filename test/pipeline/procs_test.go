@@ -16,21 +16,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authprobe/authprobe/internal/testtool"
 )
 
 // tool finds a program from Debian's packages. CI installs them (.ci/run);
 // elsewhere a missing one skips with the command that installs it.
 func tool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		msg := name + " is not installed; run: apt-get install " + pkg
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
+	return testtool.Require(t, name, pkg)
 }
 
 func freePort(t *testing.T) string {
