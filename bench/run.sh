@@ -11,6 +11,18 @@ go build -o "$bin/authprobe" ./cmd/authprobe
 go build -o "$bin/authprobe-bench" ./bench/cmd/authprobe-bench
 "$bin/authprobe-bench" -authprobe "$bin/authprobe" "$@"
 
+# Overload: 100,000 journeys every 30 s, more than two CPUs can run, and
+# /metrics scraped back to back (about 4 minutes: start-up, 40 s warm-up,
+# a 150 s window, the last scrape).
+echo
+"$bin/authprobe-bench" -authprobe "$bin/authprobe" -mode=overload
+
+# Soak: 50 runs/s with every 20th request failing, sampled every 15 s.
+# SOAK_DURATION (default 3m) and SOAK_WARMUP (1m) set its length;
+# bench/README.md records a run with SOAK_DURATION=30m SOAK_WARMUP=5m.
+echo
+"$bin/authprobe-bench" -authprobe "$bin/authprobe" -mode=soak -soak-duration="${SOAK_DURATION:-3m}" -soak-warmup="${SOAK_WARMUP:-1m}"
+
 # Token verification and the token journey's overhead against the real IdP
 # (needs test/idp installed: npm ci --prefix test/idp).
 echo

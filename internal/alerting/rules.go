@@ -264,7 +264,11 @@ func Groups(o Options) []Group {
 				"  (%[1]s{outcome=\"failure\"} unless resets(%[1]s{outcome=\"failure\"}[%[2]s]) == 0)\n"+
 				") >= 2",
 				runs, o.Dur(hardDownEvidence), o.scaled(HardDownWindow).Seconds()),
-			Labels: map[string]string{"severity": "critical"},
+			// Held after it clears, so that authprobe restarting during an
+			// outage (its series absent until the first run) does not
+			// resolve the incident and page again a minute later.
+			KeepFiringFor: o.Dur(pageKeepFiring),
+			Labels:        map[string]string{"severity": "critical"},
 			Annotations: o.annotations("AuthJourneyDown", "authprobe-journey", true,
 				"Nobody can complete journey {{ $labels.journey }}"+o.reason(hardDownEvidence)+": no successful run from any location for "+window(HardDownWindow)+".",
 				"No run of {{ $labels.journey }} has succeeded in any location for "+window(HardDownWindow)+" or more, and at least two failed in the last "+window(hardDownEvidence)+". The journey detail dashboard names the failing step and reason."),

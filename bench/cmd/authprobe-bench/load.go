@@ -21,15 +21,23 @@ import (
 const targetBody = "ok\n"
 
 // serveTarget is the -role=target child: it answers every request with 200
-// and a small body on the listener inherited as fd 3, until SIGTERM.
-func serveTarget() error {
+// and a small body on the listener inherited as fd 3, until SIGTERM. With
+// failEvery > 0 it answers every failEvery-th request (counted across all
+// connections) with 503 instead: failures at an exact, deterministic share.
+func serveTarget(failEvery int) error {
 	ln, err := net.FileListener(os.NewFile(3, "listener"))
 	if err != nil {
 		return fmt.Errorf("inheriting the listener: %w", err)
 	}
+	var requests atomic.Int64
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			if failEvery > 0 && requests.Add(1)%int64(failEvery) == 0 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, "injected failure\n")
+				return
+			}
 			_, _ = io.WriteString(w, targetBody)
 		}),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -1,12 +1,19 @@
 // Command authprobe-bench measures authprobe against
 // prometheus-blackbox-exporter and a bare Go HTTP loop, all probing the same
 // loopback target at the same rate in the same window, and authprobe's
-// memory and scheduling lateness with many configured journeys. It prints
-// the results as Markdown; bench/README.md says what each figure means.
+// memory and scheduling lateness with many configured journeys
+// (-mode=compare, the default). -mode=overload runs authprobe with more
+// journeys than the machine can run and measures its /metrics, skips and
+// memory; -mode=soak runs it for a long time at a steady rate with
+// injected failures and measures whether memory, goroutines or runs drift.
+// It prints the results as Markdown; bench/README.md says what each figure
+// means.
 //
 // Usage (from the repository; bench/run.sh builds authprobe first):
 //
 //	authprobe-bench -authprobe /path/to/authprobe [-window 60s] [-journeys 1000]
+//	authprobe-bench -authprobe /path/to/authprobe -mode=overload [-overload-journeys 100000] [-overload-window 150s]
+//	authprobe-bench -authprobe /path/to/authprobe -mode=soak [-soak-duration 30m] [-soak-warmup 5m]
 package main
 
 import (
@@ -44,6 +51,10 @@ type options struct {
 	rssWindow   time.Duration
 	scrapeEvery time.Duration
 	keep        bool
+
+	mode     string
+	overload overloadOptions
+	soak     soakOptions
 }
 
 func main() {
@@ -51,6 +62,8 @@ func main() {
 	role := flag.String("role", "", "internal: run as the loopback target (target) or the bare loop (bare)")
 	bareURL := flag.String("url", "", "internal: the URL the bare loop requests")
 	bareEvery := flag.Duration("every", 10*time.Millisecond, "internal: the bare loop's period")
+	failEvery := flag.Int("fail-every", 0, "internal: the target answers 503 to every n-th request (0: never)")
+	flag.StringVar(&o.mode, "mode", "compare", "what to measure: compare (CPU side by side, memory, lateness), overload or soak")
 	flag.StringVar(&o.authprobe, "authprobe", "", "authprobe binary; empty builds one from this module with go build")
 	flag.StringVar(&o.blackbox, "blackbox", "/usr/bin/prometheus-blackbox-exporter", "blackbox_exporter binary")
 	flag.IntVar(&o.journeys, "journeys", 1000, "journeys configured for the CPU comparison")
@@ -62,12 +75,14 @@ func main() {
 	flag.DurationVar(&o.rssWindow, "rss-window", 60*time.Second, "length of the memory run's window")
 	flag.DurationVar(&o.scrapeEvery, "scrape-every", 15*time.Second, "scrape authprobe's /metrics this often during windows, as Prometheus would; 0 scrapes only at the window's ends")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs)")
+	o.overload.flags()
+	o.soak.flags()
 	flag.Parse()
 
 	var err error
 	switch *role {
 	case "target":
-		err = serveTarget()
+		err = serveTarget(*failEvery)
 	case "bare":
 		err = runBare(*bareURL, *bareEvery, 5*time.Second)
 	case "":
@@ -186,8 +201,21 @@ type bench struct {
 }
 
 func run(ctx context.Context, o options) (err error) {
-	if o.journeys < 1 || o.rssJourneys < 1 || o.interval <= 0 || o.window <= 0 {
-		return errors.New("-journeys, -rss-journeys, -interval and -window must be positive")
+	switch o.mode {
+	case "compare":
+		if o.journeys < 1 || o.rssJourneys < 1 || o.interval <= 0 || o.window <= 0 {
+			return errors.New("-journeys, -rss-journeys, -interval and -window must be positive")
+		}
+	case "overload":
+		if err := o.overload.check(); err != nil {
+			return err
+		}
+	case "soak":
+		if err := o.soak.check(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown -mode %q: use compare, overload or soak", o.mode)
 	}
 	dir, err := os.MkdirTemp("", "authprobe-bench-")
 	if err != nil {
@@ -217,6 +245,12 @@ func run(ctx context.Context, o options) (err error) {
 	b.report.machine = describeMachine(b.o)
 	b.report.o = b.o
 
+	switch o.mode {
+	case "overload":
+		return b.runOverload(ctx)
+	case "soak":
+		return b.runSoak(ctx)
+	}
 	if err := b.startTarget(ctx); err != nil {
 		return err
 	}
@@ -231,8 +265,9 @@ func run(ctx context.Context, o options) (err error) {
 }
 
 // startTarget starts the loopback target as a child process, so that its
-// CPU is nobody's, on a listener the harness opened (no port race).
-func (b *bench) startTarget(ctx context.Context) error {
+// CPU is nobody's, on a listener the harness opened (no port race); args
+// go to it (-fail-every).
+func (b *bench) startTarget(ctx context.Context, args ...string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -243,7 +278,7 @@ func (b *bench) startTarget(ctx context.Context) error {
 		return err
 	}
 	defer f.Close()
-	b.targetPC, err = b.kids.start("target", nil, nil, []*os.File{f}, b.self, "-role=target")
+	b.targetPC, err = b.kids.start("target", nil, nil, []*os.File{f}, append([]string{b.self, "-role=target"}, args...)...)
 	if err != nil {
 		return err
 	}
@@ -263,14 +298,23 @@ func freeAddr() (string, error) {
 
 // writeConfig writes an authprobe config of n single-GET journeys.
 func (b *bench) writeConfig(n int) (string, error) {
-	path := filepath.Join(b.dir, fmt.Sprintf("authprobe-%d.yaml", n))
+	return b.writeJourneys(fmt.Sprintf("authprobe-%d.yaml", n), n, b.o.interval, 1000)
+}
+
+// writeJourneys writes an authprobe config of n single-GET journeys named
+// by journeyName, every interval, with max_concurrency.
+func (b *bench) writeJourneys(file string, n int, interval time.Duration, maxConcurrency int) (string, error) {
+	path := filepath.Join(b.dir, file)
 	var s strings.Builder
-	fmt.Fprintf(&s, "global: { interval: %s, timeout: 5s, location: bench, max_concurrency: 1000 }\njourneys:\n", b.o.interval)
+	fmt.Fprintf(&s, "global: { interval: %s, timeout: 5s, location: bench, max_concurrency: %d }\njourneys:\n", interval, maxConcurrency)
 	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&s, "  - name: j%05d\n    steps:\n      - name: get\n        http: { url: %q }\n        expect: { status: 200 }\n", i, b.target)
+		fmt.Fprintf(&s, "  - name: %s\n    steps:\n      - name: get\n        http: { url: %q }\n        expect: { status: 200 }\n", journeyName(i), b.target)
 	}
 	return path, os.WriteFile(path, []byte(s.String()), 0o644)
 }
+
+// journeyName is the name of the i-th generated journey.
+func journeyName(i int) string { return fmt.Sprintf("j%05d", i) }
 
 // startAuthprobe runs authprobe with n journeys and waits until it is ready.
 func (b *bench) startAuthprobe(ctx context.Context, n int) (*authprobe, error) {
@@ -278,11 +322,17 @@ func (b *bench) startAuthprobe(ctx context.Context, n int) (*authprobe, error) {
 	if err != nil {
 		return nil, err
 	}
+	return b.startAuthprobeConfig(ctx, fmt.Sprintf("authprobe-%d", n), cfg)
+}
+
+// startAuthprobeConfig runs authprobe on a config file and waits until it
+// is ready.
+func (b *bench) startAuthprobeConfig(ctx context.Context, name, cfg string) (*authprobe, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	c, err := b.kids.start(fmt.Sprintf("authprobe-%d", n), nil, nil, nil, b.o.authprobe, "run",
+	c, err := b.kids.start(name, nil, nil, nil, b.o.authprobe, "run",
 		"--config", cfg, "--web.listen-address", addr, "--log.level", "warn", "--config.watch=false")
 	if err != nil {
 		return nil, err
