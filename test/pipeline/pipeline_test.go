@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authprobe/authprobe/internal/alerting"
 	"github.com/authprobe/authprobe/test/idp"
 )
 
@@ -37,8 +36,6 @@ func TestAlertPipeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the alert pipeline takes about three minutes")
 	}
-	promBin := tool(t, "prometheus", "prometheus")
-	amBin := tool(t, "prometheus-alertmanager", "prometheus-alertmanager")
 	dir := t.TempDir()
 
 	bin := filepath.Join(dir, "authprobe")
@@ -61,41 +58,12 @@ func TestAlertPipeline(t *testing.T) {
 	}))
 	t.Cleanup(page.Close)
 
-	pd := &pagerDuty{}
-	pdServer := httptest.NewServer(pd)
-	t.Cleanup(pdServer.Close)
 	sink := &otlpSink{}
 	otlp := httptest.NewServer(sink)
 	t.Cleanup(otlp.Close)
 
-	apAddr, promAddr, amAddr := freePort(t), freePort(t), freePort(t)
-	promURL, amURL := "http://"+promAddr, "http://"+amAddr
-
-	o := alerting.Shipped
-	o.Scale = scale
-	o.GrafanaURL = "http://grafana.test"
-	o.PagerDutyURL = pdServer.URL + "/v2/enqueue"
-	o.WatchdogURL = pdServer.URL + "/watchdog"
-	o.RoutingKeyFile = writeFile(t, dir, "routing-key", []byte(routingKey+"\n"))
-	rules, err := alerting.RulesFile(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	amConfig, err := alerting.AlertmanagerFile(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, dir, "rules.yaml", rules)
-	amFile := writeFile(t, dir, "alertmanager.yml", amConfig)
-	promFile := writeFile(t, dir, "prometheus.yml", []byte(fmt.Sprintf(`
-global: { scrape_interval: 1s, evaluation_interval: 1s }
-rule_files: [rules.yaml]
-alerting:
-  alertmanagers: [{ static_configs: [{ targets: [%q] }] }]
-scrape_configs:
-  - job_name: authprobe
-    static_configs: [{ targets: [%q] }]
-`, amAddr, apAddr)))
+	st := newStack(t, dir)
+	pd, apAddr, promURL, amURL := st.pd, st.apAddr, st.promURL, st.amURL
 	cfgFile := writeFile(t, dir, "authprobe.yaml", []byte(fmt.Sprintf(`
 global: { interval: 1s, timeout: 1s, location: e2e }
 journeys:
@@ -124,13 +92,8 @@ journeys:
 		"OTEL_BSP_SCHEDULE_DELAY=200",
 	}, bin, "run", "--config", cfgFile, "--web.listen-address", apAddr,
 		"--browser.path", headlessShell(t), "--browser.pool-size", "1")
-	am := start(t, "alertmanager", nil, amBin, "--config.file", amFile, "--storage.path", filepath.Join(dir, "am"),
-		"--web.listen-address", amAddr, "--cluster.listen-address=")
-	prom := start(t, "prometheus", nil, promBin, "--config.file", promFile, "--storage.tsdb.path", filepath.Join(dir, "tsdb"),
-		"--web.listen-address", promAddr, "--enable-feature=exemplar-storage", "--rules.alert.resend-delay=1s")
 	waitHTTP(t, ap, "http://"+apAddr+"/-/ready", 30*time.Second)
-	waitHTTP(t, am, amURL+"/-/ready", 30*time.Second)
-	waitHTTP(t, prom, promURL+"/-/ready", 30*time.Second)
+	st.start(t, "--enable-feature=exemplar-storage")
 
 	value := func(q string) (float64, bool) {
 		v, err := query(promURL, q)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authprobe/authprobe/internal/alerting"
 	"github.com/authprobe/authprobe/internal/testtool"
 )
 
@@ -279,4 +281,66 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 
 func pemOf(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// stack is Prometheus and Alertmanager with the shipped rules and routing,
+// time-scaled, paging a local PagerDuty receiver, around an authprobe the
+// test starts at apAddr.
+type stack struct {
+	pd                     *pagerDuty
+	apAddr, promURL, amURL string
+	promAddr, amAddr       string
+	promFile, amFile, dir  string
+}
+
+// newStack writes the scaled rules, the routing and Prometheus's config into
+// dir; start runs the programs.
+func newStack(t *testing.T, dir string) *stack {
+	t.Helper()
+	s := &stack{pd: &pagerDuty{}, dir: dir, apAddr: freePort(t), promAddr: freePort(t), amAddr: freePort(t)}
+	s.promURL, s.amURL = "http://"+s.promAddr, "http://"+s.amAddr
+	pdServer := httptest.NewServer(s.pd)
+	t.Cleanup(pdServer.Close)
+
+	o := alerting.Shipped
+	o.Scale = scale
+	o.GrafanaURL = "http://grafana.test"
+	o.PagerDutyURL = pdServer.URL + "/v2/enqueue"
+	o.WatchdogURL = pdServer.URL + "/watchdog"
+	o.RoutingKeyFile = writeFile(t, dir, "routing-key", []byte(routingKey+"\n"))
+	rules, err := alerting.RulesFile(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	amConfig, err := alerting.AlertmanagerFile(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "rules.yaml", rules)
+	s.amFile = writeFile(t, dir, "alertmanager.yml", amConfig)
+	s.promFile = writeFile(t, dir, "prometheus.yml", []byte(fmt.Sprintf(`
+global: { scrape_interval: 1s, evaluation_interval: 1s }
+rule_files: [rules.yaml]
+alerting:
+  alertmanagers: [{ static_configs: [{ targets: [%q] }] }]
+scrape_configs:
+  - job_name: authprobe
+    static_configs: [{ targets: [%q] }]
+`, s.amAddr, s.apAddr)))
+	return s
+}
+
+// start runs Alertmanager and Prometheus (with promFlags) and waits until
+// both are ready.
+func (s *stack) start(t *testing.T, promFlags ...string) {
+	t.Helper()
+	promBin := tool(t, "prometheus", "prometheus")
+	amBin := tool(t, "prometheus-alertmanager", "prometheus-alertmanager")
+	am := start(t, "alertmanager", nil, amBin, "--config.file", s.amFile, "--storage.path", filepath.Join(s.dir, "am"),
+		"--web.listen-address", s.amAddr, "--cluster.listen-address=")
+	prom := start(t, "prometheus", nil, promBin, append([]string{"--config.file", s.promFile,
+		"--storage.tsdb.path", filepath.Join(s.dir, "tsdb"), "--web.listen-address", s.promAddr,
+		"--rules.alert.resend-delay=1s"}, promFlags...)...)
+	waitHTTP(t, am, s.amURL+"/-/ready", 30*time.Second)
+	waitHTTP(t, prom, s.promURL+"/-/ready", 30*time.Second)
 }

@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/authprobe/authprobe/internal/alerting"
 )
 
 // An ongoing outage's page survives a crash of authprobe: kill -9 and a
@@ -27,8 +25,6 @@ func TestRestartDuringOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the restart pipeline takes about two minutes")
 	}
-	promBin := tool(t, "prometheus", "prometheus")
-	amBin := tool(t, "prometheus-alertmanager", "prometheus-alertmanager")
 	dir := t.TempDir()
 	bin := buildAuthprobe(t, dir)
 
@@ -43,37 +39,8 @@ func TestRestartDuringOutage(t *testing.T) {
 		fmt.Fprint(w, "ok")
 	}))
 	t.Cleanup(target.Close)
-	pd := &pagerDuty{}
-	pdServer := httptest.NewServer(pd)
-	t.Cleanup(pdServer.Close)
-
-	apAddr, promAddr, amAddr := freePort(t), freePort(t), freePort(t)
-	promURL, amURL := "http://"+promAddr, "http://"+amAddr
-	o := alerting.Shipped
-	o.Scale = scale
-	o.GrafanaURL = "http://grafana.test"
-	o.PagerDutyURL = pdServer.URL + "/v2/enqueue"
-	o.WatchdogURL = pdServer.URL + "/watchdog"
-	o.RoutingKeyFile = writeFile(t, dir, "routing-key", []byte(routingKey+"\n"))
-	rules, err := alerting.RulesFile(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	amConfig, err := alerting.AlertmanagerFile(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, dir, "rules.yaml", rules)
-	amFile := writeFile(t, dir, "alertmanager.yml", amConfig)
-	promFile := writeFile(t, dir, "prometheus.yml", []byte(fmt.Sprintf(`
-global: { scrape_interval: 1s, evaluation_interval: 1s }
-rule_files: [rules.yaml]
-alerting:
-  alertmanagers: [{ static_configs: [{ targets: [%q] }] }]
-scrape_configs:
-  - job_name: authprobe
-    static_configs: [{ targets: [%q] }]
-`, amAddr, apAddr)))
+	st := newStack(t, dir)
+	pd, apAddr, promURL := st.pd, st.apAddr, st.promURL
 	cfgFile := writeFile(t, dir, "authprobe.yaml", []byte(fmt.Sprintf(`
 global: { interval: 1s, timeout: 1s, location: e2e }
 journeys:
@@ -88,12 +55,7 @@ journeys:
 		return p, time.Since(began)
 	}
 	ap, _ := startAuthprobe()
-	am := start(t, "alertmanager", nil, amBin, "--config.file", amFile, "--storage.path", filepath.Join(dir, "am"),
-		"--web.listen-address", amAddr, "--cluster.listen-address=")
-	prom := start(t, "prometheus", nil, promBin, "--config.file", promFile, "--storage.tsdb.path", filepath.Join(dir, "tsdb"),
-		"--web.listen-address", promAddr, "--rules.alert.resend-delay=1s")
-	waitHTTP(t, am, amURL+"/-/ready", 30*time.Second)
-	waitHTTP(t, prom, promURL+"/-/ready", 30*time.Second)
+	st.start(t)
 
 	watch := watchAlerts(t, promURL, "login")
 	firing := func(alert string) bool {
