@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds authprobe and the benchmark harness, then runs the side-by-side
-# benchmark; the Markdown results go to stdout, progress to stderr.
-# Extra arguments go to the harness (see: go run ./bench/cmd/authprobe-bench -h).
+# benchmark, the overload and the soak; the Markdown results go to stdout,
+# progress to stderr. Extra arguments go to the harness's side-by-side run
+# (see: go run ./bench/cmd/authprobe-bench -h).
 set -eu
 cd "$(dirname "$0")/.."
 bin=$(mktemp -d "${TMPDIR:-/tmp}/authprobe-bench-bin.XXXXXX")

@@ -130,8 +130,10 @@ func (b *bench) runOverload(ctx context.Context) error {
 		if err != nil {
 			logf("scrape failed after %s: %v", tm.duration().Round(time.Millisecond), err)
 		} else {
-			logf("scrape %d: %s (first byte %s), %d series, %.0f goroutines",
-				len(r.scrapes), tm.duration().Round(time.Millisecond), tm.firstByte.Sub(tm.start).Round(time.Millisecond), t.series, t.goroutines)
+			rss, _, _ := memStatus(ap.proc.pid())
+			logf("scrape %d: %s (first byte %s), %d series, %.0f goroutines, VmRSS %s, heap in use %s, held %s",
+				len(r.scrapes), tm.duration().Round(time.Millisecond), tm.firstByte.Sub(tm.start).Round(time.Millisecond), t.series, t.goroutines,
+				mib(rss), mib(t.heapInuse), mib(t.heapSys-t.released))
 		}
 		if ap.proc.exited() {
 			stopRSS()
