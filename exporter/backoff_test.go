@@ -53,8 +53,8 @@ journeys:
 	defer func() { cancel(); <-done }()
 	h := exporter.Handler(exporter.Options{Recorder: r})
 
-	const series = `journey="login",location="",target="",variant=""}`
-	skipped := `authprobe_runs_skipped_total{cause="backoff",` + series
+	const labels = `journey="login",location="",target="",variant=""}`
+	skipped := series(`authprobe_runs_skipped_total{cause="backoff",` + labels)
 	intervalKey := `authprobe_journey_interval_seconds{journey="login",location=""}`
 	got, _ := scrape(t, h)
 	has(t, got, map[string]float64{skipped: 0, intervalKey: interval.Seconds()})

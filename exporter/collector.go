@@ -11,42 +11,69 @@ import (
 )
 
 // The counters and gauges of every series are produced when /metrics is
-// scraped, from the plain numbers in seriesState. Label pairs are built
-// once (per series, per reason, per location) and shared by every metric
-// and every scrape; client_golang treats collected label pairs as
-// immutable.
+// scraped, from the plain numbers in seriesState: by the collector below
+// for client_golang's registry (the protobuf format), and by the page
+// writer (exposition.go) for the text formats. Both read them through
+// seriesState.each. Label pairs are built once (per series, per reason,
+// per location) and shared by every metric and every scrape;
+// client_golang treats collected label pairs as immutable.
+
+// family is a metric family of the journey series.
+type family struct {
+	name, help string
+	typ        dto.MetricType
+	desc       *prometheus.Desc
+}
+
+func newFamily(name, help string, typ dto.MetricType, labels ...string) *family {
+	return &family{name: name, help: help, typ: typ, desc: prometheus.NewDesc(name, help, labels, nil)}
+}
 
 var (
 	seriesLabels   = []string{"journey", "location", "variant", "target"}
 	durationBucket = []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60}
 
-	runsDesc = prometheus.NewDesc("authprobe_journey_runs_total",
+	counter, gauge, histogramType = dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_HISTOGRAM
+
+	runsFamily = newFamily("authprobe_journey_runs_total",
 		"Journey runs by outcome (success, failure: the target failed the user, error: authprobe failed) and reason.",
-		append(seriesLabels, "outcome", "reason"), nil)
-	successDesc = prometheus.NewDesc("authprobe_journey_success",
-		"1 if the last run succeeded, else 0.", seriesLabels, nil)
-	lastRunDesc = prometheus.NewDesc("authprobe_journey_last_run_timestamp_seconds",
-		"When the last run ended, as a Unix timestamp.", seriesLabels, nil)
-	lastSuccessDesc = prometheus.NewDesc("authprobe_journey_last_success_timestamp_seconds",
-		"When the last successful run ended, as a Unix timestamp.", seriesLabels, nil)
-	skippedDesc = prometheus.NewDesc("authprobe_runs_skipped_total",
+		counter, append(seriesLabels, "outcome", "reason")...)
+	successFamily = newFamily("authprobe_journey_success",
+		"1 if the last run succeeded, else 0.", gauge, seriesLabels...)
+	lastRunFamily = newFamily("authprobe_journey_last_run_timestamp_seconds",
+		"When the last run ended, as a Unix timestamp.", gauge, seriesLabels...)
+	lastSuccessFamily = newFamily("authprobe_journey_last_success_timestamp_seconds",
+		"When the last successful run ended, as a Unix timestamp.", gauge, seriesLabels...)
+	skippedFamily = newFamily("authprobe_runs_skipped_total",
 		"Due runs that did not start: overlap (the previous run was still going), concurrency (max_concurrency reached) or backoff (the series' credentials were refused; see global.lockout_protection).",
-		append(seriesLabels, "cause"), nil)
-	tlsExpiryDesc = prometheus.NewDesc("authprobe_tls_cert_expiry_timestamp_seconds",
-		"Earliest expiry of the certificates a step's server presented, as a Unix timestamp.", append(seriesLabels, "step"), nil)
-	tokenExpiryDesc = prometheus.NewDesc("authprobe_token_expiry_timestamp_seconds",
-		"The exp of the token a jwt step validated, as a Unix timestamp.", append(seriesLabels, "step"), nil)
-	jwksKeysDesc = prometheus.NewDesc("authprobe_jwks_keys",
-		"Keys in the key set a jwt step fetched.", append(seriesLabels, "step"), nil)
-	jwksChangeDesc = prometheus.NewDesc("authprobe_jwks_last_change_timestamp_seconds",
-		"When the key set a jwt step fetched last changed (first seen counts), as a Unix timestamp.", append(seriesLabels, "step"), nil)
-	jwksInfoDesc = prometheus.NewDesc("authprobe_jwks_info",
+		counter, append(seriesLabels, "cause")...)
+	tlsExpiryFamily = newFamily("authprobe_tls_cert_expiry_timestamp_seconds",
+		"Earliest expiry of the certificates a step's server presented, as a Unix timestamp.", gauge, append(seriesLabels, "step")...)
+	tokenExpiryFamily = newFamily("authprobe_token_expiry_timestamp_seconds",
+		"The exp of the token a jwt step validated, as a Unix timestamp.", gauge, append(seriesLabels, "step")...)
+	jwksKeysFamily = newFamily("authprobe_jwks_keys",
+		"Keys in the key set a jwt step fetched.", gauge, append(seriesLabels, "step")...)
+	jwksChangeFamily = newFamily("authprobe_jwks_last_change_timestamp_seconds",
+		"When the key set a jwt step fetched last changed (first seen counts), as a Unix timestamp.", gauge, append(seriesLabels, "step")...)
+	jwksInfoFamily = newFamily("authprobe_jwks_info",
 		"The fingerprint of the key set a jwt step fetched, per target: differing fingerprints across replicas are key drift.",
-		append(seriesLabels, "step", "fingerprint"), nil)
-	objectiveDesc = prometheus.NewDesc("authprobe_journey_slo_objective_ratio",
-		"The journey's objective as a ratio (0.995 for 99.5%).", []string{"journey", "location"}, nil)
-	intervalDesc = prometheus.NewDesc("authprobe_journey_interval_seconds",
-		"How often the journey runs: its configured interval, or while a series of it backs off after refused credentials, the longest pause between that series' runs.", []string{"journey", "location"}, nil)
+		gauge, append(seriesLabels, "step", "fingerprint")...)
+	// seriesFamilies are the counters and gauges of a series, in the
+	// order the page lists them.
+	seriesFamilies = []*family{runsFamily, skippedFamily, successFamily, lastRunFamily, lastSuccessFamily,
+		tlsExpiryFamily, tokenExpiryFamily, jwksKeysFamily, jwksChangeFamily, jwksInfoFamily}
+
+	objectiveFamily = newFamily("authprobe_journey_slo_objective_ratio",
+		"The journey's objective as a ratio (0.995 for 99.5%).", gauge, "journey", "location")
+	intervalFamily = newFamily("authprobe_journey_interval_seconds",
+		"How often the journey runs: its configured interval, or while a series of it backs off after refused credentials, the longest pause between that series' runs.", gauge, "journey", "location")
+
+	// The duration histograms are client_golang's (native buckets,
+	// exemplars); their families name them on the text formats' page.
+	durationFamily = &family{name: "authprobe_journey_duration_seconds",
+		help: "Duration of journey runs, all steps together; exemplars carry trace_id.", typ: histogramType}
+	stepDurationFamily = &family{name: "authprobe_step_duration_seconds",
+		help: "Duration of each step, retries included.", typ: histogramType}
 )
 
 // Counts of runs are kept by reason index: probes.Reasons in order, then
@@ -113,6 +140,20 @@ func labelPair(name, value string) *dto.LabelPair {
 	return &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)}
 }
 
+// labels are the label pairs of one sample, sorted by name, held by value
+// so that listing samples allocates nothing.
+type labels struct {
+	pairs [7]*dto.LabelPair
+	n     int
+}
+
+func labelsOf(p ...*dto.LabelPair) (l labels) {
+	l.n = copy(l.pairs[:], p)
+	return l
+}
+
+func (l *labels) list() []*dto.LabelPair { return l.pairs[:l.n] }
+
 // sample is one counter or gauge value with its labels, sorted by name.
 type sample struct {
 	desc    *prometheus.Desc
@@ -133,18 +174,18 @@ func (m *sample) Write(out *dto.Metric) error {
 	return nil
 }
 
-// collector turns the recorder's series into counters and gauges.
+// collector turns the recorder's series into counters and gauges for
+// client_golang's registry; /metrics uses it for the protobuf format.
 type collector struct{ r *Recorder }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{runsDesc, successDesc, lastRunDesc, lastSuccessDesc, skippedDesc, tlsExpiryDesc,
-		tokenExpiryDesc, jwksKeysDesc, jwksChangeDesc, jwksInfoDesc, objectiveDesc, intervalDesc} {
-		ch <- d
+	for _, f := range append(seriesFamilies, objectiveFamily, intervalFamily) {
+		ch <- f.desc
 	}
 }
 
-// collectChunk is how many series Collect turns into metrics per hold of
-// the recorder's lock.
+// collectChunk is how many series Collect turns into metrics, and the
+// page writer into lines, per hold of the recorder's lock.
 const collectChunk = 256
 
 // Collect sends the counters and gauges of every series. It holds the
@@ -166,31 +207,34 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		l := []*dto.LabelPair{js.jobPair, r.locPair}
 		out = append(out,
-			&sample{desc: objectiveDesc, value: js.j.Objective, labels: l},
-			&sample{desc: intervalDesc, value: max(js.j.Interval, backedOff[js.j.Name]).Seconds(), labels: l})
-	}
-	keys := make([]probes.SeriesKey, 0, len(r.series))
-	for k := range r.series {
-		keys = append(keys, k)
+			&sample{desc: objectiveFamily.desc, value: js.j.Objective, labels: l},
+			&sample{desc: intervalFamily.desc, value: max(js.j.Interval, backedOff[js.j.Name]).Seconds(), labels: l})
 	}
 	r.mu.RUnlock()
+	all := r.sortedSeries()
 	for {
 		for _, m := range out {
 			ch <- m
 		}
-		if len(keys) == 0 {
+		if len(all) == 0 {
 			return
 		}
-		n := min(len(keys), collectChunk)
+		n := min(len(all), collectChunk)
 		out = out[:0]
 		r.mu.RLock()
-		for _, k := range keys[:n] {
-			if s := r.series[k]; s != nil {
-				out = s.collect(out, r.locPair)
+		for _, s := range all[:n] {
+			if s.removed {
+				continue
+			}
+			for _, f := range seriesFamilies {
+				s.each(f, r.locPair, func(v float64, l labels) {
+					out = append(out, &sample{desc: f.desc, counter: f.typ == counter, value: v,
+						labels: append([]*dto.LabelPair(nil), l.list()...)})
+				})
 			}
 		}
 		r.mu.RUnlock()
-		keys = keys[n:]
+		all = all[n:]
 	}
 }
 
@@ -210,50 +254,63 @@ func (r *Recorder) backedOff() map[string]time.Duration {
 	return out
 }
 
-// collect appends the series' counters and gauges to out. The caller
-// holds the recorder's lock.
-func (s *seriesState) collect(out []prometheus.Metric, loc *dto.LabelPair) []prometheus.Metric {
-	// journey, location, [outcome, reason | cause | step,] target, variant
-	base := [4]*dto.LabelPair{s.jobPair, loc, s.targetPair, s.variantPair}
-	for i := range numCounts {
-		if s.runs[i] == 0 && !s.precreated[i] {
-			continue
-		}
-		out = append(out, &sample{desc: runsDesc, counter: true, value: float64(s.runs[i]),
-			labels: []*dto.LabelPair{base[0], base[1], outcomePairs[i], reasonPairs[i], base[2], base[3]}})
-	}
-	for i, cause := range causePairs {
-		out = append(out, &sample{desc: skippedDesc, counter: true, value: float64(s.skipped[i]),
-			labels: []*dto.LabelPair{cause, base[0], base[1], base[2], base[3]}})
-	}
-	if !s.ran {
-		return out
-	}
-	success := 0.0
-	if s.success {
-		success = 1
-	}
-	out = append(out,
-		&sample{desc: successDesc, value: success, labels: base[:]},
-		&sample{desc: lastRunDesc, value: s.lastRun, labels: base[:]})
-	if s.lastOK != 0 {
-		out = append(out, &sample{desc: lastSuccessDesc, value: s.lastOK, labels: base[:]})
-	}
-	for _, g := range s.steps {
-		l := []*dto.LabelPair{base[0], base[1], g.stepPair, base[2], base[3]}
-		for _, v := range []struct {
-			desc  *prometheus.Desc
-			value float64
-		}{{tlsExpiryDesc, g.certExpiry}, {tokenExpiryDesc, g.tokenExpiry}, {jwksKeysDesc, g.jwksKeys}} {
-			if v.value != 0 {
-				out = append(out, &sample{desc: v.desc, value: v.value, labels: l})
+// each calls emit with the value and labels of every sample of f (one of
+// seriesFamilies) the series has. The caller holds the recorder's lock.
+func (s *seriesState) each(f *family, loc *dto.LabelPair, emit func(float64, labels)) {
+	job, target, variant := s.jobPair, s.targetPair, s.variantPair
+	switch f {
+	case runsFamily:
+		for i := range numCounts {
+			if s.runs[i] != 0 || s.precreated[i] {
+				emit(float64(s.runs[i]), labelsOf(job, loc, outcomePairs[i], reasonPairs[i], target, variant))
 			}
 		}
-		if g.fpSeen {
-			out = append(out,
-				&sample{desc: jwksChangeDesc, value: g.changed, labels: l},
-				&sample{desc: jwksInfoDesc, value: 1, labels: []*dto.LabelPair{g.fpPair, base[0], base[1], g.stepPair, base[2], base[3]}})
+		return
+	case skippedFamily:
+		for i, cause := range causePairs {
+			emit(float64(s.skipped[i]), labelsOf(cause, job, loc, target, variant))
+		}
+		return
+	}
+	if !s.ran {
+		return
+	}
+	switch f {
+	case successFamily:
+		success := 0.0
+		if s.success {
+			success = 1
+		}
+		emit(success, labelsOf(job, loc, target, variant))
+	case lastRunFamily:
+		emit(s.lastRun, labelsOf(job, loc, target, variant))
+	case lastSuccessFamily:
+		if s.lastOK != 0 {
+			emit(s.lastOK, labelsOf(job, loc, target, variant))
+		}
+	default:
+		for _, g := range s.stepOrder {
+			var v float64
+			switch f {
+			case tlsExpiryFamily:
+				v = g.certExpiry
+			case tokenExpiryFamily:
+				v = g.tokenExpiry
+			case jwksKeysFamily:
+				v = g.jwksKeys
+			case jwksChangeFamily:
+				if g.fpSeen {
+					v = g.changed
+				}
+			case jwksInfoFamily:
+				if g.fpSeen {
+					emit(1, labelsOf(g.fpPair, job, loc, g.stepPair, target, variant))
+				}
+				continue
+			}
+			if v != 0 {
+				emit(v, labelsOf(job, loc, g.stepPair, target, variant))
+			}
 		}
 	}
-	return out
 }

@@ -5,6 +5,7 @@ package exporter
 
 import (
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +31,9 @@ const historyLen = 20
 // with its own label pairs for each of the dozen runs_total label sets a
 // journey creates at start-up, which was most of authprobe's memory.
 type Recorder struct {
-	reg *prometheus.Registry
+	// reg holds every metric; base every metric but the journey series',
+	// which the text formats' page writes itself (exposition.go).
+	reg, base *prometheus.Registry
 
 	duration     *prometheus.HistogramVec
 	stepDuration *prometheus.HistogramVec
@@ -46,6 +49,9 @@ type Recorder struct {
 	locPair  *dto.LabelPair
 	shard    config.Shard
 	series   map[probes.SeriesKey]*seriesState
+	// sorted is every series sorted by key, for /metrics; nil when a series
+	// was added or removed since it was last built.
+	sorted   []*seriesState
 	journeys map[string]*journeyState
 	// backingOff are the series backing off after refused credentials.
 	backingOff map[probes.SeriesKey]*seriesState
@@ -91,12 +97,13 @@ func NewRecorder(version string, opts ...RecorderOption) *Recorder {
 	}
 	r := &Recorder{
 		reg:      prometheus.NewRegistry(),
+		base:     prometheus.NewRegistry(),
 		series:   map[probes.SeriesKey]*seriesState{},
 		journeys: map[string]*journeyState{},
 		locPair:  labelPair("location", ""),
 	}
-	r.duration = histogram("authprobe_journey_duration_seconds", "Duration of journey runs, all steps together; exemplars carry trace_id.", seriesLabels...)
-	r.stepDuration = histogram("authprobe_step_duration_seconds", "Duration of each step, retries included.", append(seriesLabels, "step")...)
+	r.duration = histogram(durationFamily, true, seriesLabels...)
+	r.stepDuration = histogram(stepDurationFamily, false, append(seriesLabels, "step")...)
 	r.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "authprobe_config_last_reload_successful", Help: "1 if the last config load succeeded, else 0."})
 	r.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "authprobe_config_last_reload_success_timestamp_seconds", Help: "When a config was last loaded successfully, as a Unix timestamp."})
 	r.navigation = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -117,24 +124,46 @@ func NewRecorder(version string, opts ...RecorderOption) *Recorder {
 		Help: "The shard of the config this process runs, index of total (0 of 1: all of it); always 1.",
 	}, []string{"index", "total"})
 	r.shardInfo.WithLabelValues("0", "1").Set(1)
-	r.reg.MustRegister(r.duration, r.stepDuration, r.navigation, r.reloadOK, r.reloadTime, r.lateness, buildInfo, r.shardInfo, collector{r},
+	r.reg.MustRegister(r.duration, r.stepDuration, collector{r})
+	r.MustRegister(r.navigation, r.reloadOK, r.reloadTime, r.lateness, buildInfo, r.shardInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
 
-func histogram(name, help string, labels ...string) *prometheus.HistogramVec {
-	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: name, Help: help,
-		Buckets:                         durationBucket,
-		NativeHistogramBucketFactor:     1.1,
-		NativeHistogramMaxBucketNumber:  100,
-		NativeHistogramMinResetDuration: time.Hour,
-		NativeHistogramMaxExemplars:     10,
-		NativeHistogramExemplarTTL:      10 * time.Minute,
-	}, labels)
+// MustRegister adds metrics beyond the journey series to /metrics.
+func (r *Recorder) MustRegister(cs ...prometheus.Collector) {
+	r.reg.MustRegister(cs...)
+	r.base.MustRegister(cs...)
 }
 
-// Registry is where the metrics live, for /metrics.
+// nativeBuckets bounds the native buckets of a journey's duration
+// histogram. Each bucket costs about 100 bytes twice over (client_golang
+// keeps a hot and a cold copy); at factor 1.1 a target's spread of
+// durations (milliseconds to seconds) fills 80-100 of them within hours,
+// 20 KiB a histogram, which for a big config was most of authprobe's
+// memory (bench/README.md, "Memory over time"). At the limit client_golang
+// halves the resolution (or, an hour after the last reset, starts again),
+// so 40 keeps factor 1.1 for a spread of 40x and about 1.2 for 1,000x.
+const nativeBuckets = 40
+
+// histogram creates a duration histogram with classic buckets and, when
+// native is set, native buckets with exemplars. Step durations are classic
+// only: the dashboards read their classic buckets, and native ones would
+// double the memory of every series for no panel.
+func histogram(f *family, native bool, labels ...string) *prometheus.HistogramVec {
+	opts := prometheus.HistogramOpts{Name: f.name, Help: f.help, Buckets: durationBucket}
+	if native {
+		opts.NativeHistogramBucketFactor = 1.1
+		opts.NativeHistogramMaxBucketNumber = nativeBuckets
+		opts.NativeHistogramMinResetDuration = time.Hour
+		opts.NativeHistogramMaxExemplars = 10
+		opts.NativeHistogramExemplarTTL = 10 * time.Minute
+	}
+	return prometheus.NewHistogramVec(opts, labels)
+}
+
+// Registry is where every metric lives; /metrics serves it as protobuf,
+// and the text formats through the page writer, which say the same.
 func (r *Recorder) Registry() *prometheus.Registry { return r.reg }
 
 // SetLocation sets the location label. Changing it replaces every series.
@@ -157,7 +186,7 @@ func (r *Recorder) SetLocation(loc string) {
 	}
 	for _, s := range r.series {
 		s.reset()
-		r.initHistograms(s.journey, s.key)
+		r.initHistograms(s)
 	}
 }
 
@@ -198,6 +227,7 @@ func (r *Recorder) Series(j *probes.Journey, key probes.SeriesKey, added bool) {
 		if !exists {
 			s = newSeriesState(key, js.jobPair)
 			r.series[key] = s
+			r.sorted = nil
 			js.series++
 		}
 		if s.journey != nil && s.journey != j {
@@ -206,13 +236,15 @@ func (r *Recorder) Series(j *probes.Journey, key probes.SeriesKey, added bool) {
 		s.journey = j
 		s.precreate(j)
 		js.j = j
-		r.initHistograms(j, key)
+		r.initHistograms(s)
 		return
 	}
 	if !exists {
 		return
 	}
+	s.removed = true
 	delete(r.series, key)
+	r.sorted = nil
 	delete(r.backingOff, key)
 	for _, v := range []*prometheus.HistogramVec{r.duration, r.stepDuration, r.navigation} {
 		v.DeletePartialMatch(prometheus.Labels{"journey": key.Journey, "variant": key.Variant, "target": key.Target})
@@ -233,7 +265,10 @@ func (r *Recorder) dropRemovedSteps(s *seriesState, cur *probes.Journey) {
 	for _, st := range s.journey.Steps {
 		if !keep[st.Name] {
 			r.stepDuration.DeletePartialMatch(prometheus.Labels{"journey": s.key.Journey, "variant": s.key.Variant, "target": s.key.Target, "step": st.Name})
-			delete(s.steps, st.Name)
+			if g := s.steps[st.Name]; g != nil {
+				delete(s.steps, st.Name)
+				s.stepOrder = slices.DeleteFunc(s.stepOrder, func(x *stepGauges) bool { return x == g })
+			}
 		}
 		for _, a := range st.ActionLabels() {
 			if name := st.Name + "/" + a; !keep[name] {
@@ -262,20 +297,29 @@ func stepLabels(j *probes.Journey) map[string]bool {
 // authprobe_browser_navigation_seconds.
 var navigationPhases = []string{"ttfb", "dom_content_loaded", "load"}
 
-func (r *Recorder) initHistograms(j *probes.Journey, key probes.SeriesKey) {
+// initHistograms creates the histograms of a series at 0 and keeps them
+// in it for the page writer, in the order of the journey's steps.
+func (r *Recorder) initHistograms(s *seriesState) {
+	key := s.key
 	l := []string{key.Journey, r.location, key.Variant, key.Target}
-	r.duration.WithLabelValues(l...)
-	for _, s := range j.Steps {
-		r.stepDuration.WithLabelValues(append(l, s.Name)...)
-		for _, a := range s.ActionLabels() {
-			r.stepDuration.WithLabelValues(append(l, s.Name+"/"+a)...)
+	s.hist = r.duration.WithLabelValues(l...).(prometheus.Metric)
+	var hists []stepHistogram
+	step := func(name string) {
+		h := r.stepDuration.WithLabelValues(append(l, name)...).(prometheus.Metric)
+		hists = append(hists, stepHistogram{labelPair("step", name), h})
+	}
+	for _, st := range s.journey.Steps {
+		step(st.Name)
+		for _, a := range st.ActionLabels() {
+			step(st.Name + "/" + a)
 			if strings.HasSuffix(a, ":navigate") {
 				for _, ph := range navigationPhases {
-					r.navigation.WithLabelValues(append(l, s.Name+"/"+a, ph)...)
+					r.navigation.WithLabelValues(append(l, st.Name+"/"+a, ph)...)
 				}
 			}
 		}
 	}
+	s.stepHists = hists
 }
 
 // Result records a finished run; it is the scheduler's OnResult.
@@ -413,6 +457,13 @@ type seriesState struct {
 	// labels shared by every metric of the series, built once.
 	jobPair, variantPair, targetPair *dto.LabelPair
 
+	removed bool // deleted from the recorder; a scrape may still hold it
+
+	// hist and stepHists are the series' duration histograms (they live
+	// in the recorder's HistogramVecs), steps in the journey's order.
+	hist      prometheus.Metric
+	stepHists []stepHistogram
+
 	runs       [numCounts]uint64 // by reasonIndex; success last
 	precreated [numCounts]bool   // label sets that exist before they count
 	skipped    [numCauses]uint64 // by causeIndex
@@ -422,6 +473,7 @@ type seriesState struct {
 	lastRun    float64
 	lastOK     float64
 	steps      map[string]*stepGauges
+	stepOrder  []*stepGauges // steps' gauges in the order they first reported
 
 	strip       [historyLen]stripEntry
 	n           int // runs recorded, total
@@ -497,6 +549,12 @@ func (s *seriesState) add(res probes.Result) {
 	}
 }
 
+// stepHistogram is a step's (or a browser action's) duration histogram.
+type stepHistogram struct {
+	stepPair *dto.LabelPair
+	h        prometheus.Metric
+}
+
 // stepGauges are the last values a step observed; 0 means not observed.
 type stepGauges struct {
 	stepPair    *dto.LabelPair
@@ -519,6 +577,7 @@ func (s *seriesState) gauge(g probes.StepGauge, at float64) {
 	if sg == nil {
 		sg = &stepGauges{stepPair: labelPair("step", g.Step)}
 		s.steps[g.Step] = sg
+		s.stepOrder = append(s.stepOrder, sg)
 	}
 	switch g.Name {
 	case probes.GaugeTLSCertExpiry:

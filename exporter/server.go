@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/authprobe/authprobe/config"
 )
 
@@ -57,10 +55,7 @@ func Handler(o Options) http.Handler {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Recorder.Registry(), promhttp.HandlerOpts{
-		EnableOpenMetrics: true,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
-	}))
+	mux.Handle("GET /metrics", metricsHandler(o.Recorder, logger))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "authprobe is healthy.")
 	})

@@ -284,8 +284,14 @@ journeys:
 	defer func() { cancel(); <-done }()
 
 	handler := exporter.Handler(exporter.Options{Recorder: rec})
+	// The text format leaves empty labels (reason of a success, variant)
+	// out.
 	labels := func(target, outcome, reason string) string {
-		return fmt.Sprintf(`authprobe_journey_runs_total{journey="api-token",location="test",outcome=%q,reason=%q,target=%q,variant=""}`, outcome, reason, target)
+		l := fmt.Sprintf(`authprobe_journey_runs_total{journey="api-token",location="test",outcome=%q,`, outcome)
+		if reason != "" {
+			l += fmt.Sprintf(`reason=%q,`, reason)
+		}
+		return l + fmt.Sprintf(`target=%q}`, target)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -407,7 +407,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("replica 1 is %s (%s); only replica 2 drifted", s.State, s.Reason)
 	}
 	_, text := p.get("/metrics")
-	series := `authprobe_journey_runs_total{journey="api-token",location="demo",outcome="failure",reason="token_rejected",target="` + replicas[2] + `",variant=""} `
+	series := `authprobe_journey_runs_total{journey="api-token",location="demo",outcome="failure",reason="token_rejected",target="` + replicas[2] + `"} `
 	if v := between(text, series, "\n"); v == "" || v == "0" {
 		t.Errorf("/metrics: %s%q; want a token_rejected failure on replica 2", series, v)
 	}

@@ -120,7 +120,7 @@ func serve(ctx context.Context, s settings, src source, mounts map[string]http.H
 		}
 	}
 	rec := exporter.NewRecorder(version, exporter.WithRevision(commit))
-	rec.Registry().MustRegister(browserCollector{})
+	rec.MustRegister(browserCollector{})
 	sched := probes.NewScheduler(env)
 	sched.OnResult = func(j *probes.Journey, res probes.Result) {
 		rec.Result(j, res)

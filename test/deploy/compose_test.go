@@ -454,7 +454,7 @@ func TestComposeAuthprobe(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	wantInfo := regexp.MustCompile(`authprobe_build_info\{goversion="go[^"]+",revision="` + stampCommit + `",version="` + stampVersion + `"\} 1`)
-	wantRun := regexp.MustCompile(`authprobe_journey_runs_total\{journey="password-login",location="demo",outcome="success",[^}]*\} [1-9]`)
+	wantRun := regexp.MustCompile(`authprobe_journey_runs_total\{journey="password-login",location="demo",outcome="success"[^}]*\} [1-9]`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		code, _ := get("/-/ready")

@@ -327,13 +327,13 @@ func (b *bench) startAuthprobe(ctx context.Context, n int) (*authprobe, error) {
 
 // startAuthprobeConfig runs authprobe on a config file and waits until it
 // is ready.
-func (b *bench) startAuthprobeConfig(ctx context.Context, name, cfg string) (*authprobe, error) {
+func (b *bench) startAuthprobeConfig(ctx context.Context, name, cfg string, args ...string) (*authprobe, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	c, err := b.kids.start(name, nil, nil, nil, b.o.authprobe, "run",
-		"--config", cfg, "--web.listen-address", addr, "--log.level", "warn", "--config.watch=false")
+	c, err := b.kids.start(name, nil, nil, nil, append([]string{b.o.authprobe, "run",
+		"--config", cfg, "--web.listen-address", addr, "--log.level", "warn", "--config.watch=false"}, args...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/authprobe/authprobe/config"
 )
 
 // soakOptions are the flags of -mode=soak.
@@ -190,10 +192,10 @@ func (r *soakReport) print(w io.Writer) error {
 
 	a, b := after[0], after[len(after)-1]
 	// The counters were read somewhere between each scrape's request and
-	// its first byte; a run is counted within -soak-edge of coming due.
-	lo := dueRuns(o.journeys, o.interval, a.s.timing.firstByte, b.s.timing.start.Add(-o.edge))
-	hi := dueRuns(o.journeys, o.interval, a.s.timing.start.Add(-o.edge), b.s.timing.firstByte)
-	mid := dueRuns(o.journeys, o.interval, a.s.readAt(), b.s.readAt())
+	// its last byte; a run is counted within -soak-edge of coming due.
+	lo := dueRuns(o.journeys, o.interval, a.s.timing.end, b.s.timing.start.Add(-o.edge), config.Shard{})
+	hi := dueRuns(o.journeys, o.interval, a.s.timing.start.Add(-o.edge), b.s.timing.end, config.Shard{})
+	mid := dueRuns(o.journeys, o.interval, a.s.readAt(), b.s.readAt(), config.Shard{})
 	ta, tb := a.s.tally, b.s.tally
 	runs, skips := tb.runs-ta.runs, tb.skips()-ta.skips()
 	secs := b.s.readAt().Sub(a.s.readAt()).Seconds()

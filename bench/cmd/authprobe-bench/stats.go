@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/probes"
 )
 
@@ -53,10 +54,10 @@ func fit(x, y []float64) (slope, residual float64) {
 }
 
 // dueRuns counts the runs of the n generated journeys (journeyName, no
-// variants, no fan-out) that came due in (a, b]: the scheduler starts a
-// loop at probes.Offset of its identity plus whole intervals since the
-// Unix epoch, so this count is exact.
-func dueRuns(n int, interval time.Duration, a, b time.Time) int64 {
+// variants, no fan-out) the shard owns that came due in (a, b]: the
+// scheduler starts a loop at probes.Offset of its identity plus whole
+// intervals since the Unix epoch, so this count is exact.
+func dueRuns(n int, interval time.Duration, a, b time.Time, shard config.Shard) int64 {
 	if !b.After(a) {
 		return 0
 	}
@@ -70,6 +71,9 @@ func dueRuns(n int, interval time.Duration, a, b time.Time) int64 {
 	}
 	var total int64
 	for i := 1; i <= n; i++ {
+		if !probes.Owns(shard, probes.SeriesKey{Journey: journeyName(i)}) {
+			continue
+		}
 		off := int64(probes.Offset(journeyName(i)+"\x00\x00", interval))
 		total += floorDiv(b.UnixNano()-off) - floorDiv(a.UnixNano()-off)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/probes"
 )
 
@@ -55,11 +56,24 @@ func TestDueRuns(t *testing.T) {
 			}
 		}
 	}
-	if got := dueRuns(n, interval, a, b); got != want {
+	if got := dueRuns(n, interval, a, b, config.Shard{}); got != want {
 		t.Errorf("dueRuns = %d, want %d", got, want)
 	}
-	if got := dueRuns(n, interval, b, a); got != 0 {
+	if got := dueRuns(n, interval, b, a, config.Shard{}); got != 0 {
 		t.Errorf("dueRuns of an empty span = %d", got)
+	}
+	// Shards split the runs: each counts its own journeys', all of them
+	// once.
+	var sum int64
+	for i := range 3 {
+		part := dueRuns(n, interval, a, b, config.Shard{Index: i, Total: 3})
+		if part == 0 || part == want {
+			t.Errorf("shard %d/3 has %d of %d due runs", i, part, want)
+		}
+		sum += part
+	}
+	if sum != want {
+		t.Errorf("the shards' due runs add up to %d, want %d", sum, want)
 	}
 }
 

@@ -1,0 +1,259 @@
+package exporter_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/authprobe/authprobe/exporter"
+	"github.com/authprobe/authprobe/internal/probetest"
+	"github.com/authprobe/authprobe/probes"
+)
+
+// busyRecorder has series of every shape: fan-out targets and variants,
+// steps with TLS, token and key-set gauges, browser actions, failures by
+// reason, skips, a backoff, exemplars, and label values to escape.
+func busyRecorder(t *testing.T) *exporter.Recorder {
+	t.Helper()
+	_, js := probetest.Compile(t, `
+journeys:
+  - name: login
+    slo: { objective: 99.9 }
+    interval: 15s
+    steps:
+      - { name: page, http: { url: "https://app.example.com/login" } }
+      - { name: submit, http: { method: POST, url: "https://app.example.com/login" }, expect: { rejected: true } }
+  - name: spa
+    steps:
+      - name: login
+        browser: { actions: [{ navigate: "https://app.example.com/" }, { click: "#go" }] }
+`)
+	login, spa := js[0], js[1]
+	r := exporter.NewRecorder("test")
+	r.SetLocation(`eu "west"\1`)
+	now := time.Unix(1_790_000_000, 0)
+	for i, key := range []probes.SeriesKey{
+		{Journey: "login", Target: "10.0.0.7:443"},
+		{Journey: "login", Target: `[::1]:443`, Variant: "wrong\npassword"},
+		{Journey: "login"},
+	} {
+		r.Series(login, key, true)
+		if i == 2 {
+			continue // never ran: counters at 0, no gauges
+		}
+		failure := probes.Result{Journey: key.Journey, Target: key.Target, Variant: key.Variant, Start: now.Add(time.Second),
+			Duration: 3 * time.Second, Outcome: probes.OutcomeFailure, Reason: probes.ReasonNotRejected, FailedStep: "submit"}
+		start := now
+		if i == 1 {
+			r.Result(login, failure)
+			start = now.Add(2 * time.Second) // the success is its last run
+		}
+		r.Result(login, probes.Result{Journey: key.Journey, Target: key.Target, Variant: key.Variant, Start: start, Scheduled: start,
+			Duration: 120 * time.Millisecond, Outcome: probes.OutcomeSuccess, TraceID: "0af7651916cd43dd8448eb211c80319c",
+			Steps: []probes.StepResult{{Name: "page", Duration: 80 * time.Millisecond}, {Name: "submit", Duration: 40 * time.Millisecond}},
+			Gauges: []probes.StepGauge{
+				{Step: "page", Name: probes.GaugeTLSCertExpiry, Value: 1.9e9},
+				{Step: "submit", Name: probes.GaugeTokenExpiry, Value: 1.8e9},
+				{Step: "submit", Name: probes.GaugeJWKSKeys, Value: 2},
+				{Step: "submit", Name: probes.GaugeJWKSFingerprint, Value: 1, Label: "abc123"},
+			}})
+		if i == 0 {
+			r.Result(login, failure)
+		}
+		r.Skip(login, key, probes.SkipConcurrency)
+		r.Backoff(login, key, probes.Backoff{Until: now.Add(time.Hour), Interval: time.Minute, Failures: 3})
+	}
+	key := probes.SeriesKey{Journey: "spa"}
+	r.Series(spa, key, true)
+	r.Result(spa, probes.Result{Journey: "spa", Start: now, Duration: 2 * time.Second, Outcome: probes.OutcomeFailure,
+		Reason: probes.ReasonElementNotFound, FailedStep: "login", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
+		Steps: []probes.StepResult{{Name: "login", Outcome: probes.OutcomeFailure, Actions: []probes.ActionResult{
+			{Name: "1:navigate", Duration: 300 * time.Millisecond, TTFB: 0.05, DOMContentLoaded: 0.2, Load: 0.25},
+			{Name: "2:click", Duration: time.Second, Failed: true}}}}})
+	r.Reloaded(nil)
+	return r
+}
+
+// The text formats' page is written by authprobe itself; it must say what
+// client_golang would say from the registry, line for line, but for the
+// empty labels it leaves out (Prometheus treats them as absent).
+func TestTextPagesMatchTheRegistry(t *testing.T) {
+	r := busyRecorder(t)
+	h := exporter.Handler(exporter.Options{Recorder: r})
+	for name, format := range map[string]expfmt.Format{"text": expfmt.NewFormat(expfmt.TypeTextPlain), "openmetrics": expfmt.NewFormat(expfmt.TypeOpenMetrics)} {
+		t.Run(name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/metrics", nil)
+			req.Header.Set("Accept", string(format))
+			req.Header.Set("Accept-Encoding", "gzip")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != 200 || rec.Header().Get("Content-Encoding") != "gzip" {
+				t.Fatalf("/metrics: %d, Content-Encoding %q", rec.Code, rec.Header().Get("Content-Encoding"))
+			}
+			if got := expfmt.Format(rec.Header().Get("Content-Type")).FormatType(); got != format.FormatType() {
+				t.Fatalf("Content-Type %q; asked for %s", rec.Header().Get("Content-Type"), format)
+			}
+			zr, err := gzip.NewReader(rec.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			families, err := r.Registry().Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want bytes.Buffer
+			enc := expfmt.NewEncoder(&want, format)
+			for _, f := range families {
+				if err := enc.Encode(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c, ok := enc.(expfmt.Closer); ok {
+				c.Close()
+			}
+
+			got, wanted := authprobeLines(string(page)), authprobeLines(want.String())
+			for _, lines := range [][]string{got, wanted} {
+				for i := range lines {
+					lines[i] = withoutEmptyLabels(lines[i])
+				}
+			}
+			slices.Sort(got)
+			slices.Sort(wanted)
+			if !slices.Equal(got, wanted) {
+				for _, l := range wanted {
+					if !slices.Contains(got, l) {
+						t.Errorf("the page lacks %s", l)
+					}
+				}
+				for _, l := range got {
+					if !slices.Contains(wanted, l) {
+						t.Errorf("the page has %s, which the registry does not", l)
+					}
+				}
+			}
+			if n := len(got); n < 200 {
+				t.Errorf("only %d authprobe lines; the recorder has more", n)
+			}
+			if !strings.Contains(string(page), `target="[::1]:443",variant="wrong\npassword"`) || !strings.Contains(string(page), `location="eu \"west\"\\1"`) {
+				t.Error("label values are not escaped")
+			}
+			if format.FormatType() == expfmt.TypeOpenMetrics {
+				if !strings.HasSuffix(string(page), "\n# EOF\n") || strings.Count(string(page), "# EOF") != 1 {
+					t.Error("the OpenMetrics page does not end with one # EOF")
+				}
+				if !strings.Contains(string(page), ` # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 2.0 `) {
+					t.Error("no exemplar on the journey duration buckets")
+				}
+				return
+			}
+			// Every family is one block, as the text format requires;
+			// the parser would also refuse a second HELP or TYPE line.
+			parser := expfmt.NewTextParser(model.UTF8Validation)
+			if _, err := parser.TextToMetricFamilies(bytes.NewReader(page)); err != nil {
+				t.Errorf("the text page does not parse: %v", err)
+			}
+			seen, last := map[string]bool{}, ""
+			for line := range strings.Lines(string(page)) {
+				if strings.HasPrefix(line, "#") {
+					continue
+				}
+				name := strings.TrimRight(strings.SplitN(strings.SplitN(line, "{", 2)[0], " ", 2)[0], "\n")
+				for _, s := range []string{"_bucket", "_sum", "_count"} {
+					name = strings.TrimSuffix(name, s)
+				}
+				if name != last && seen[name] {
+					t.Errorf("%s comes back after other families", name)
+				}
+				seen[name], last = true, name
+			}
+		})
+	}
+}
+
+// The protobuf format (native histograms) is client_golang's, from the
+// same registry.
+func TestProtobufPage(t *testing.T) {
+	r := busyRecorder(t)
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept", string(expfmt.NewFormat(expfmt.TypeProtoDelim)))
+	rec := httptest.NewRecorder()
+	exporter.Handler(exporter.Options{Recorder: r}).ServeHTTP(rec, req)
+	if got := expfmt.Format(rec.Header().Get("Content-Type")).FormatType(); got != expfmt.TypeProtoDelim {
+		t.Fatalf("Content-Type %q", rec.Header().Get("Content-Type"))
+	}
+	dec := expfmt.NewDecoder(rec.Body, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	native := false
+	names := map[string]bool{}
+	for {
+		f := &dto.MetricFamily{}
+		if err := dec.Decode(f); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		names[f.GetName()] = true
+		if f.GetName() == "authprobe_journey_duration_seconds" {
+			for _, m := range f.GetMetric() {
+				native = native || m.GetHistogram().GetSchema() != 0 || len(m.GetHistogram().GetPositiveSpan()) > 0
+			}
+		}
+	}
+	for _, n := range []string{"authprobe_journey_runs_total", "authprobe_jwks_info", "authprobe_journey_interval_seconds", "go_goroutines"} {
+		if !names[n] {
+			t.Errorf("the protobuf page lacks %s", n)
+		}
+	}
+	if !native {
+		t.Error("the protobuf page has no native histogram buckets")
+	}
+}
+
+// authprobeLines are the lines of authprobe's own families.
+func authprobeLines(page string) []string {
+	var out []string
+	for line := range strings.Lines(page) {
+		line = strings.TrimSuffix(line, "\n")
+		if strings.HasPrefix(line, "authprobe_") || strings.HasPrefix(line, "# HELP authprobe_") || strings.HasPrefix(line, "# TYPE authprobe_") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// withoutEmptyLabels removes label="" pairs from a sample line's label set
+// (never from its exemplar's).
+func withoutEmptyLabels(line string) string {
+	if strings.HasPrefix(line, "#") {
+		return line
+	}
+	name, rest, ok := strings.Cut(line, "{")
+	if !ok {
+		return line
+	}
+	set, tail, _ := strings.Cut(rest, "} ")
+	var keep []string
+	for pair := range strings.SplitSeq(set, ",") {
+		if !strings.HasSuffix(pair, `=""`) {
+			keep = append(keep, pair)
+		}
+	}
+	if len(keep) == 0 {
+		return name + " " + tail
+	}
+	return name + "{" + strings.Join(keep, ",") + "} " + tail
+}
