@@ -31,7 +31,7 @@ func newFamily(name, help string, typ dto.MetricType, labels ...string) *family 
 
 var (
 	seriesLabels   = []string{"journey", "location", "variant", "target"}
-	durationBucket = []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60}
+	durationBucket = [...]float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60}
 
 	counter, gauge, histogramType = dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_HISTOGRAM
 
@@ -68,12 +68,13 @@ var (
 	intervalFamily = newFamily("authprobe_journey_interval_seconds",
 		"How often the journey runs: its configured interval, or while a series of it backs off after refused credentials, the longest pause between that series' runs.", gauge, "journey", "location")
 
-	// The duration histograms are client_golang's (native buckets,
-	// exemplars); their families name them on the text formats' page.
-	durationFamily = &family{name: "authprobe_journey_duration_seconds",
-		help: "Duration of journey runs, all steps together; exemplars carry trace_id.", typ: histogramType}
-	stepDurationFamily = &family{name: "authprobe_step_duration_seconds",
-		help: "Duration of each step, retries included.", typ: histogramType}
+	// Journey durations are client_golang's histograms too (for the
+	// native buckets of the protobuf format); step durations are the
+	// recorder's only (histogram.go).
+	durationFamily = newFamily("authprobe_journey_duration_seconds",
+		"Duration of journey runs, all steps together; exemplars carry trace_id.", histogramType, seriesLabels...)
+	stepDurationFamily = newFamily("authprobe_step_duration_seconds",
+		"Duration of each step, retries included.", histogramType, append(seriesLabels, "step")...)
 )
 
 // Counts of runs are kept by reason index: probes.Reasons in order, then
@@ -179,7 +180,7 @@ func (m *sample) Write(out *dto.Metric) error {
 type collector struct{ r *Recorder }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, f := range append(seriesFamilies, objectiveFamily, intervalFamily) {
+	for _, f := range append(seriesFamilies, objectiveFamily, intervalFamily, stepDurationFamily) {
 		ch <- f.desc
 	}
 }
@@ -231,6 +232,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 					out = append(out, &sample{desc: f.desc, counter: f.typ == counter, value: v,
 						labels: append([]*dto.LabelPair(nil), l.list()...)})
 				})
+			}
+			for _, h := range s.stepHists {
+				out = append(out, h.h.metric(stepDurationFamily.desc, s.key.Journey, r.locPair.GetValue(), s.key.Variant, s.key.Target, h.stepPair.GetValue()))
 			}
 		}
 		r.mu.RUnlock()

@@ -13,9 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 )
 
@@ -188,10 +188,10 @@ func (r *Recorder) writeSeries(w io.Writer, om bool) error {
 				}
 				switch f {
 				case durationFamily:
-					p.histogram(f.name, s.hist, labelsOf(s.jobPair, loc, s.targetPair, s.variantPair))
+					p.writeClassic(f.name, &s.durations, labelsOf(s.jobPair, loc, s.targetPair, s.variantPair))
 				case stepDurationFamily:
 					for _, h := range s.stepHists {
-						p.histogram(f.name, h.h, labelsOf(s.jobPair, loc, h.stepPair, s.targetPair, s.variantPair))
+						p.writeClassic(f.name, h.h, labelsOf(s.jobPair, loc, h.stepPair, s.targetPair, s.variantPair))
 					}
 				default:
 					s.each(f, loc, func(v float64, l labels) { p.sample(f.name, "", l, v) })
@@ -211,7 +211,6 @@ func (r *Recorder) writeSeries(w io.Writer, om bool) error {
 type pageWriter struct {
 	om  bool
 	buf []byte
-	m   dto.Metric // reused for each histogram
 	// next is the family whose HELP and TYPE come before its first
 	// sample: a family without samples is left out, as expfmt does.
 	next *family
@@ -286,54 +285,17 @@ func (p *pageWriter) labels(name, suffix string, l labels, le string, bound floa
 	p.buf = append(p.buf, ' ')
 }
 
-// histogram writes the classic buckets, the sum and the count of one
-// histogram, with the buckets' exemplars in OpenMetrics.
-func (p *pageWriter) histogram(name string, h interface{ Write(*dto.Metric) error }, l labels) {
-	p.m.Reset()
-	if h == nil || h.Write(&p.m) != nil {
-		return
-	}
-	hist := p.m.GetHistogram()
-	infSeen := false
-	for _, b := range hist.GetBucket() {
-		p.labels(name, "_bucket", l, "le", b.GetUpperBound())
-		p.buf = strconv.AppendUint(p.buf, b.GetCumulativeCount(), 10)
-		if p.om && b.Exemplar != nil {
-			p.exemplar(b.Exemplar)
-		}
-		p.buf = append(p.buf, '\n')
-		infSeen = infSeen || math.IsInf(b.GetUpperBound(), +1)
-	}
-	if !infSeen {
-		p.labels(name, "_bucket", l, "le", math.Inf(+1))
-		p.buf = strconv.AppendUint(p.buf, hist.GetSampleCount(), 10)
-		p.buf = append(p.buf, '\n')
-	}
-	p.sample(name, "_sum", l, hist.GetSampleSum())
-	p.labels(name, "_count", l, "", 0)
-	p.buf = strconv.AppendUint(p.buf, hist.GetSampleCount(), 10)
-	p.buf = append(p.buf, '\n')
-}
-
-func (p *pageWriter) exemplar(e *dto.Exemplar) {
-	p.buf = append(p.buf, " # "...)
-	sep := byte('{')
-	for _, pair := range e.GetLabel() {
-		p.buf = append(p.buf, sep)
-		sep = ','
-		p.buf = append(p.buf, pair.GetName()...)
-		p.buf = append(p.buf, '=', '"')
-		p.buf = appendEscaped(p.buf, pair.GetValue(), true)
-		p.buf = append(p.buf, '"')
-	}
-	if sep == '{' {
-		p.buf = append(p.buf, '{')
-	}
-	p.buf = append(p.buf, '}', ' ')
-	p.buf = p.appendFloat(p.buf, e.GetValue())
-	if e.Timestamp != nil && e.Timestamp.CheckValid() == nil {
+// exemplar writes an exemplar with one label, its value and its time.
+func (p *pageWriter) exemplar(label, value string, v float64, at time.Time) {
+	p.buf = append(p.buf, " # {"...)
+	p.buf = append(p.buf, label...)
+	p.buf = append(p.buf, '=', '"')
+	p.buf = appendEscaped(p.buf, value, true)
+	p.buf = append(p.buf, '"', '}', ' ')
+	p.buf = p.appendFloat(p.buf, v)
+	if !at.IsZero() {
 		p.buf = append(p.buf, ' ')
-		p.buf = p.appendFloat(p.buf, float64(e.Timestamp.AsTime().UnixNano())/1e9)
+		p.buf = p.appendFloat(p.buf, float64(at.UnixNano())/1e9)
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"math"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,9 +129,22 @@ func TestTextPagesMatchTheRegistry(t *testing.T) {
 			}
 
 			got, wanted := authprobeLines(string(page)), authprobeLines(want.String())
+			// The journey histogram's exemplars are kept twice, by
+			// client_golang and by the recorder, each with its own
+			// clock reading: their times are compared apart.
+			stamps := map[string][]float64{}
 			for _, lines := range [][]string{got, wanted} {
 				for i := range lines {
-					lines[i] = withoutEmptyLabels(lines[i])
+					var at float64
+					lines[i], at = withoutExemplarTime(withoutEmptyLabels(lines[i]))
+					if at != 0 {
+						stamps[lines[i]] = append(stamps[lines[i]], at)
+					}
+				}
+			}
+			for line, at := range stamps {
+				if len(at) != 2 || math.Abs(at[0]-at[1]) > 1 {
+					t.Errorf("exemplar times %v of %s; want one on each side, a second apart at most", at, line)
 				}
 			}
 			slices.Sort(got)
@@ -256,4 +271,19 @@ func withoutEmptyLabels(line string) string {
 		return name + " " + tail
 	}
 	return name + "{" + strings.Join(keep, ",") + "} " + tail
+}
+
+// withoutExemplarTime removes an OpenMetrics exemplar's timestamp from a
+// sample line, and returns it.
+func withoutExemplarTime(line string) (string, float64) {
+	i := strings.Index(line, " # {")
+	if i < 0 {
+		return line, 0
+	}
+	j := strings.LastIndex(line, " ")
+	at, err := strconv.ParseFloat(line[j+1:], 64)
+	if err != nil || j <= strings.LastIndex(line, "} ")+1 {
+		return line, 0
+	}
+	return line[:j], at
 }

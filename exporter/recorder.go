@@ -35,14 +35,13 @@ type Recorder struct {
 	// which the text formats' page writes itself (exposition.go).
 	reg, base *prometheus.Registry
 
-	duration     *prometheus.HistogramVec
-	stepDuration *prometheus.HistogramVec
-	navigation   *prometheus.HistogramVec
-	artifacts    *artifactStore
-	reloadOK     prometheus.Gauge
-	reloadTime   prometheus.Gauge
-	lateness     prometheus.Histogram
-	shardInfo    *prometheus.GaugeVec
+	duration   *prometheus.HistogramVec
+	navigation *prometheus.HistogramVec
+	artifacts  *artifactStore
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+	lateness   prometheus.Histogram
+	shardInfo  *prometheus.GaugeVec
 
 	mu       sync.RWMutex
 	location string
@@ -102,8 +101,7 @@ func NewRecorder(version string, opts ...RecorderOption) *Recorder {
 		journeys: map[string]*journeyState{},
 		locPair:  labelPair("location", ""),
 	}
-	r.duration = histogram(durationFamily, true, seriesLabels...)
-	r.stepDuration = histogram(stepDurationFamily, false, append(seriesLabels, "step")...)
+	r.duration = histogram(durationFamily, seriesLabels...)
 	r.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "authprobe_config_last_reload_successful", Help: "1 if the last config load succeeded, else 0."})
 	r.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "authprobe_config_last_reload_success_timestamp_seconds", Help: "When a config was last loaded successfully, as a Unix timestamp."})
 	r.navigation = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -124,7 +122,7 @@ func NewRecorder(version string, opts ...RecorderOption) *Recorder {
 		Help: "The shard of the config this process runs, index of total (0 of 1: all of it); always 1.",
 	}, []string{"index", "total"})
 	r.shardInfo.WithLabelValues("0", "1").Set(1)
-	r.reg.MustRegister(r.duration, r.stepDuration, collector{r})
+	r.reg.MustRegister(r.duration, collector{r})
 	r.MustRegister(r.navigation, r.reloadOK, r.reloadTime, r.lateness, buildInfo, r.shardInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
@@ -146,20 +144,20 @@ func (r *Recorder) MustRegister(cs ...prometheus.Collector) {
 // so 40 keeps factor 1.1 for a spread of 40x and about 1.2 for 1,000x.
 const nativeBuckets = 40
 
-// histogram creates a duration histogram with classic buckets and, when
-// native is set, native buckets with exemplars. Step durations are classic
-// only: the dashboards read their classic buckets, and native ones would
-// double the memory of every series for no panel.
-func histogram(f *family, native bool, labels ...string) *prometheus.HistogramVec {
-	opts := prometheus.HistogramOpts{Name: f.name, Help: f.help, Buckets: durationBucket}
-	if native {
-		opts.NativeHistogramBucketFactor = 1.1
-		opts.NativeHistogramMaxBucketNumber = nativeBuckets
-		opts.NativeHistogramMinResetDuration = time.Hour
-		opts.NativeHistogramMaxExemplars = 10
-		opts.NativeHistogramExemplarTTL = 10 * time.Minute
-	}
-	return prometheus.NewHistogramVec(opts, labels)
+// histogram creates the journey duration histogram: classic buckets and
+// native ones with exemplars. (Step durations are classic only, kept by
+// the recorder: the dashboards read their classic buckets, and native ones
+// would double the memory of every series for no panel.)
+func histogram(f *family, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: f.name, Help: f.help,
+		Buckets:                         durationBucket[:],
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  nativeBuckets,
+		NativeHistogramMinResetDuration: time.Hour,
+		NativeHistogramMaxExemplars:     10,
+		NativeHistogramExemplarTTL:      10 * time.Minute,
+	}, labels)
 }
 
 // Registry is where every metric lives; /metrics serves it as protobuf,
@@ -181,7 +179,7 @@ func (r *Recorder) SetLocation(loc string) {
 	}
 	// Counters and gauges follow locPair; histograms are renamed by hand
 	// and, like a restart, start again from 0.
-	for _, v := range []*prometheus.HistogramVec{r.duration, r.stepDuration, r.navigation} {
+	for _, v := range []*prometheus.HistogramVec{r.duration, r.navigation} {
 		v.DeletePartialMatch(prometheus.Labels{"location": old})
 	}
 	for _, s := range r.series {
@@ -246,7 +244,7 @@ func (r *Recorder) Series(j *probes.Journey, key probes.SeriesKey, added bool) {
 	delete(r.series, key)
 	r.sorted = nil
 	delete(r.backingOff, key)
-	for _, v := range []*prometheus.HistogramVec{r.duration, r.stepDuration, r.navigation} {
+	for _, v := range []*prometheus.HistogramVec{r.duration, r.navigation} {
 		v.DeletePartialMatch(prometheus.Labels{"journey": key.Journey, "variant": key.Variant, "target": key.Target})
 	}
 	r.artifacts.drop(key)
@@ -264,7 +262,6 @@ func (r *Recorder) dropRemovedSteps(s *seriesState, cur *probes.Journey) {
 	keep := stepLabels(cur)
 	for _, st := range s.journey.Steps {
 		if !keep[st.Name] {
-			r.stepDuration.DeletePartialMatch(prometheus.Labels{"journey": s.key.Journey, "variant": s.key.Variant, "target": s.key.Target, "step": st.Name})
 			if g := s.steps[st.Name]; g != nil {
 				delete(s.steps, st.Name)
 				s.stepOrder = slices.DeleteFunc(s.stepOrder, func(x *stepGauges) bool { return x == g })
@@ -272,9 +269,7 @@ func (r *Recorder) dropRemovedSteps(s *seriesState, cur *probes.Journey) {
 		}
 		for _, a := range st.ActionLabels() {
 			if name := st.Name + "/" + a; !keep[name] {
-				l := prometheus.Labels{"journey": s.key.Journey, "variant": s.key.Variant, "target": s.key.Target, "step": name}
-				r.stepDuration.DeletePartialMatch(l)
-				r.navigation.DeletePartialMatch(l)
+				r.navigation.DeletePartialMatch(prometheus.Labels{"journey": s.key.Journey, "variant": s.key.Variant, "target": s.key.Target, "step": name})
 			}
 		}
 	}
@@ -297,16 +292,22 @@ func stepLabels(j *probes.Journey) map[string]bool {
 // authprobe_browser_navigation_seconds.
 var navigationPhases = []string{"ttfb", "dom_content_loaded", "load"}
 
-// initHistograms creates the histograms of a series at 0 and keeps them
-// in it for the page writer, in the order of the journey's steps.
+// initHistograms creates the histograms of a series at 0: the journey's
+// in client_golang, the steps' (and browser actions') in the series, in
+// the order of the journey's steps. A step the journey keeps keeps its
+// counts; one it no longer has is dropped.
 func (r *Recorder) initHistograms(s *seriesState) {
 	key := s.key
 	l := []string{key.Journey, r.location, key.Variant, key.Target}
-	s.hist = r.duration.WithLabelValues(l...).(prometheus.Metric)
+	r.duration.WithLabelValues(l...)
 	var hists []stepHistogram
 	step := func(name string) {
-		h := r.stepDuration.WithLabelValues(append(l, name)...).(prometheus.Metric)
-		hists = append(hists, stepHistogram{labelPair("step", name), h})
+		i := slices.IndexFunc(s.stepHists, func(h stepHistogram) bool { return h.stepPair.GetValue() == name })
+		if i >= 0 {
+			hists = append(hists, s.stepHists[i])
+		} else {
+			hists = append(hists, stepHistogram{labelPair("step", name), &classic{}})
+		}
 	}
 	for _, st := range s.journey.Steps {
 		step(st.Name)
@@ -333,21 +334,24 @@ func (r *Recorder) Result(j *probes.Journey, res probes.Result) {
 		return
 	}
 	l := []string{key.Journey, r.location, key.Variant, key.Target}
+	now := time.Now()
 	observe(r.duration.WithLabelValues(l...), res.Duration.Seconds(), res.TraceID)
-	current := stepLabels(s.journey)
+	s.durations.observe(res.Duration.Seconds(), res.TraceID, now)
 	for _, st := range res.Steps {
-		if st.Skipped || !current[st.Name] {
+		h := s.stepHistogram(st.Name)
+		if st.Skipped || h == nil {
 			continue
 		}
-		observe(r.stepDuration.WithLabelValues(append(l, st.Name)...), st.Duration.Seconds(), res.TraceID)
+		h.observe(st.Duration.Seconds(), res.TraceID, now)
 		for _, a := range st.Actions {
 			name := st.Name + "/" + a.Name
-			if !current[name] {
+			h := s.stepHistogram(name)
+			if h == nil {
 				// A run of the journey before a reload: an action the
 				// journey no longer has gets no series back.
 				continue
 			}
-			observe(r.stepDuration.WithLabelValues(append(l, name)...), a.Duration.Seconds(), res.TraceID)
+			h.observe(a.Duration.Seconds(), res.TraceID, now)
 			for _, ph := range []struct {
 				phase string
 				v     float64
@@ -372,6 +376,17 @@ func (r *Recorder) Result(j *probes.Journey, res probes.Result) {
 		r.setBackoff(s, probes.Backoff{})
 	}
 	s.add(res)
+}
+
+// stepHistogram returns the duration histogram of a step or browser
+// action the series' journey has, or nil.
+func (s *seriesState) stepHistogram(name string) *classic {
+	for _, h := range s.stepHists {
+		if h.stepPair.GetValue() == name {
+			return h.h
+		}
+	}
+	return nil
 }
 
 func observe(o prometheus.Observer, v float64, traceID string) {
@@ -459,9 +474,9 @@ type seriesState struct {
 
 	removed bool // deleted from the recorder; a scrape may still hold it
 
-	// hist and stepHists are the series' duration histograms (they live
-	// in the recorder's HistogramVecs), steps in the journey's order.
-	hist      prometheus.Metric
+	// durations and stepHists are the series' classic duration
+	// histograms, steps in the journey's order (histogram.go).
+	durations classic
 	stepHists []stepHistogram
 
 	runs       [numCounts]uint64 // by reasonIndex; success last
@@ -511,6 +526,10 @@ func (s *seriesState) precreate(j *probes.Journey) {
 func (s *seriesState) reset() {
 	s.runs = [numCounts]uint64{}
 	s.skipped = [numCauses]uint64{}
+	s.durations = classic{}
+	for _, h := range s.stepHists {
+		*h.h = classic{}
+	}
 }
 
 func (s *seriesState) skip(cause string) {
@@ -552,7 +571,7 @@ func (s *seriesState) add(res probes.Result) {
 // stepHistogram is a step's (or a browser action's) duration histogram.
 type stepHistogram struct {
 	stepPair *dto.LabelPair
-	h        prometheus.Metric
+	h        *classic
 }
 
 // stepGauges are the last values a step observed; 0 means not observed.

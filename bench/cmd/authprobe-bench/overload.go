@@ -149,7 +149,10 @@ func (b *bench) runOverload(ctx context.Context) error {
 	errs := make([]error, len(r.shards))
 	var wg sync.WaitGroup
 	for i, sh := range r.shards {
-		wg.Go(func() { errs[i] = sh.scrapeUntil(ctx, o, deadline) })
+		// Like Prometheus, which spreads its targets' scrapes over the
+		// interval, each process is scraped at its own offset.
+		offset := o.scrapeEvery * time.Duration(i) / time.Duration(len(r.shards))
+		wg.Go(func() { errs[i] = sh.scrapeUntil(ctx, o, at0.Add(offset), deadline) })
 	}
 	wg.Wait()
 	for i, sh := range r.shards {
@@ -192,11 +195,15 @@ func (b *bench) runOverload(ctx context.Context) error {
 	return nil
 }
 
-// scrapeUntil scrapes the shard's /metrics every -overload-scrape-every
-// (the next at once when one takes longer) until the deadline.
-func (sh *shardRun) scrapeUntil(ctx context.Context, o overloadOptions, deadline time.Time) error {
+// scrapeUntil scrapes the shard's /metrics from first on, every
+// -overload-scrape-every (the next at once when one takes longer), until
+// the deadline.
+func (sh *shardRun) scrapeUntil(ctx context.Context, o overloadOptions, first, deadline time.Time) error {
 	client := &http.Client{Timeout: o.scrapeTimeout}
 	url := "http://" + sh.ap.addr + "/metrics"
+	if err := sleep(ctx, time.Until(first)); err != nil {
+		return err
+	}
 	for {
 		t, tm, err := scrapeTally(ctx, client, url)
 		if ctx.Err() != nil {
