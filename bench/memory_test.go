@@ -133,7 +133,7 @@ func compileJourneys(b *testing.B, n int, url string) []*probes.Journey {
 	var s strings.Builder
 	s.WriteString("global: { interval: 10s, timeout: 5s, location: bench, max_concurrency: 1000 }\njourneys:\n")
 	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&s, "  - name: j%05d\n    steps:\n      - name: get\n        http: { url: %q }\n        expect: { status: 200 }\n", i, url)
+		fmt.Fprintf(&s, "  - name: j%06d\n    steps:\n      - name: get\n        http: { url: %q }\n        expect: { status: 200 }\n", i, url)
 	}
 	cfg, err := config.Parse([]byte(s.String()), "bench.yaml")
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/exporter"
 	"github.com/authprobe/authprobe/probes"
 )
@@ -71,26 +70,13 @@ func BenchmarkScrape(b *testing.B) {
 
 func scrapeRecorder(b *testing.B, n int) *exporter.Recorder {
 	b.Helper()
-	srv := target(b)
-	var s strings.Builder
-	s.WriteString("global: { interval: 10s, timeout: 5s, location: bench, max_concurrency: 1000 }\njourneys:\n")
-	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&s, "  - name: j%06d\n    steps:\n      - name: get\n        http: { url: %q }\n        expect: { status: 200 }\n", i, srv.URL+"/")
-	}
-	cfg, err := config.Parse([]byte(s.String()), "bench.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	journeys, err := probes.Compile(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	journeys := compileJourneys(b, n, target(b).URL+"/")
 	env := &probes.Env{}
 	rec := exporter.NewRecorder("bench")
-	rec.SetLocation(cfg.Global.Location)
+	rec.SetLocation("bench")
 	sched := probes.NewScheduler(env)
 	sched.OnSeries = rec.Series
-	sched.Apply(journeys, cfg.Global.MaxConcurrency)
+	sched.Apply(journeys, 1000)
 	for _, j := range journeys {
 		rec.Result(j, j.Execute(context.Background(), env, j.Variants[0], ""))
 	}

@@ -43,12 +43,11 @@ func metricsHandler(r *Recorder, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		format := expfmt.NegotiateIncludingOpenMetrics(req.Header)
 		om := format.FormatType() == expfmt.TypeOpenMetrics
-		if om {
-			if _, params, err := mime.ParseMediaType(string(format)); err != nil || params["version"] == expfmt.OpenMetricsVersion_2_0_0 {
-				full.ServeHTTP(w, req)
-				return
-			}
-		} else if format.FormatType() != expfmt.TypeTextPlain {
+		_, params, err := mime.ParseMediaType(string(format))
+		switch {
+		case len(req.URL.Query()["name[]"]) > 0, // client_golang's filter by name
+			om && (err != nil || params["version"] == expfmt.OpenMetricsVersion_2_0_0),
+			!om && format.FormatType() != expfmt.TypeTextPlain:
 			full.ServeHTTP(w, req)
 			return
 		}
@@ -58,35 +57,47 @@ func metricsHandler(r *Recorder, logger *slog.Logger) http.Handler {
 			http.Error(w, "An error has occurred while gathering metrics:\n\n"+err.Error(), http.StatusInternalServerError)
 			return
 		}
+		w.Header().Add("Vary", "Accept")
+		w.Header().Add("Vary", "Accept-Encoding")
 		w.Header().Set("Content-Type", string(format))
 		var out io.Writer = w
+		var gz *gzip.Writer
 		if acceptsGzip(req.Header.Get("Accept-Encoding")) {
 			w.Header().Set("Content-Encoding", "gzip")
-			gz := gzipWriters.Get().(*gzip.Writer)
+			gz = gzipWriters.Get().(*gzip.Writer)
 			gz.Reset(w)
-			defer func() {
-				gz.Close()
-				gzipWriters.Put(gz)
-			}()
 			out = gz
 		}
 		bw := bufio.NewWriterSize(out, 64<<10)
 		enc := expfmt.NewEncoder(bw, format)
 		for _, mf := range base {
-			if err := enc.Encode(mf); err != nil {
-				// The client went away, or a collector sent nonsense;
-				// the page is cut short either way.
-				errorLog.Printf("error encoding metrics: %v", err)
-				return
+			if err = enc.Encode(mf); err != nil {
+				break
 			}
 		}
-		if err := r.writeSeries(bw, om); err != nil {
-			return
+		if err == nil {
+			err = r.writeSeries(bw, om)
 		}
-		if c, ok := enc.(expfmt.Closer); ok {
-			c.Close() // OpenMetrics' "# EOF"
+		if c, ok := enc.(expfmt.Closer); ok && err == nil {
+			err = c.Close() // OpenMetrics' "# EOF"
 		}
-		bw.Flush()
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err == nil && gz != nil {
+			err = gz.Close()
+		}
+		if err != nil {
+			// The client went away, or a collector sent nonsense. The
+			// page is cut short: break the connection rather than end
+			// the response, so the scraper counts a failed scrape
+			// instead of taking a short page for a whole one.
+			errorLog.Printf("error writing metrics: %v", err)
+			panic(http.ErrAbortHandler)
+		}
+		if gz != nil {
+			gzipWriters.Put(gz)
+		}
 	})
 }
 
@@ -95,21 +106,31 @@ var gzipWriters = sync.Pool{New: func() any {
 	return gz
 }}
 
-// acceptsGzip reports whether an Accept-Encoding header allows gzip.
+// acceptsGzip reports whether an Accept-Encoding header allows gzip: gzip
+// (or x-gzip) listed with a q above 0, or else * with a q above 0.
 func acceptsGzip(header string) bool {
+	gz, star := -1.0, -1.0 // not listed
 	for part := range strings.SplitSeq(header, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") && strings.TrimSpace(coding) != "*" {
-			continue
-		}
-		if q, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q="); ok {
-			if v, err := strconv.ParseFloat(q, 64); err == nil && v == 0 {
-				continue
+		fields := strings.Split(part, ";")
+		q := 1.0
+		for _, f := range fields[1:] {
+			if k, v, _ := strings.Cut(f, "="); strings.EqualFold(strings.TrimSpace(k), "q") {
+				if x, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = x
+				}
 			}
 		}
-		return true
+		switch strings.ToLower(strings.TrimSpace(fields[0])) {
+		case "gzip", "x-gzip":
+			gz = max(gz, q)
+		case "*":
+			star = max(star, q)
+		}
 	}
-	return false
+	if gz >= 0 {
+		return gz > 0
+	}
+	return star > 0
 }
 
 // sortedSeries returns every series sorted by journey, variant and target.
@@ -136,74 +157,81 @@ func (r *Recorder) sortedSeries() []*seriesState {
 	return r.sorted
 }
 
-// writeSeries writes the journey series' families. For each family it
-// walks the series a chunk at a time: it holds the recorder's lock while
-// it formats a chunk into a buffer, and writes the buffer after letting
-// go, so runs finishing meanwhile wait at most for one chunk.
+// writeSeries writes the journey series' families, one family after the
+// other, each over every series in the sorted index.
 func (r *Recorder) writeSeries(w io.Writer, om bool) error {
 	all := r.sortedSeries()
-	p := &pageWriter{om: om, buf: make([]byte, 0, 256<<10)}
-	flush := func() error {
-		_, err := w.Write(p.buf)
-		p.buf = p.buf[:0]
-		return err
-	}
-	// The journeys' objective and interval, one sample per journey.
+	p := &pageWriter{om: om, buf: make([]byte, 0, flushBytes+64<<10)}
+	// The journeys' objective and interval, one sample per journey: the
+	// first series of each in the index stands for it.
 	for _, f := range []*family{objectiveFamily, intervalFamily} {
 		p.header(f)
-		r.mu.RLock()
-		backedOff := r.backedOff()
-		loc := r.locPair
+		var backedOff map[string]time.Duration
 		prev := ""
-		for i, s := range all {
+		err := r.walk(w, p, all, func() { backedOff = r.backedOff() }, func(s *seriesState) {
 			js := r.journeys[s.key.Journey]
-			if s.key.Journey == prev || s.removed || js == nil || js.j == nil {
-				continue
+			if s.key.Journey == prev || js == nil || js.j == nil {
+				return
 			}
 			prev = s.key.Journey
 			v := js.j.Objective
 			if f == intervalFamily {
 				v = max(js.j.Interval, backedOff[js.j.Name]).Seconds()
 			}
-			p.sample(f.name, "", labelsOf(js.jobPair, loc), v)
-			if i%collectChunk == collectChunk-1 {
-				r.mu.RUnlock()
-				if err := flush(); err != nil {
-					return err
+			p.sample(f.name, "", labelsOf(js.jobPair, r.locPair), v)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, f := range append(slices.Clip(seriesFamilies), durationFamily, stepDurationFamily) {
+		p.header(f)
+		err := r.walk(w, p, all, nil, func(s *seriesState) {
+			switch f {
+			case durationFamily:
+				p.writeClassic(f.name, &s.durations, labelsOf(s.jobPair, r.locPair, s.targetPair, s.variantPair))
+			case stepDurationFamily:
+				for _, h := range s.stepHists {
+					p.writeClassic(f.name, h.h, labelsOf(s.jobPair, r.locPair, h.stepPair, s.targetPair, s.variantPair))
 				}
-				r.mu.RLock()
+			default:
+				s.each(f, r.locPair, func(v float64, l labels) { p.sample(f.name, "", l, v) })
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushBytes is how much of the page the writer formats before it lets go
+// of the recorder's lock and writes it out.
+const flushBytes = 256 << 10
+
+// walk calls each for every series of all that is still the recorder's,
+// holding the recorder's read lock for at most collectChunk series or
+// flushBytes of page at a time (start, if set, runs after each taking of
+// the lock); between holds it writes the page out, so runs finishing
+// meanwhile wait for one chunk at most, and a slow scraper for none.
+func (r *Recorder) walk(w io.Writer, p *pageWriter, all []*seriesState, start func(), each func(*seriesState)) error {
+	for i := 0; i < len(all); {
+		r.mu.RLock()
+		if start != nil {
+			start()
+		}
+		for n := 0; i < len(all) && n < collectChunk && len(p.buf) < flushBytes; i, n = i+1, n+1 {
+			if s := all[i]; !s.removed {
+				each(s)
 			}
 		}
 		r.mu.RUnlock()
-	}
-	families := append(slices.Clip(seriesFamilies), durationFamily, stepDurationFamily)
-	for _, f := range families {
-		p.header(f)
-		for chunk := range slices.Chunk(all, collectChunk) {
-			r.mu.RLock()
-			loc := r.locPair
-			for _, s := range chunk {
-				if s.removed {
-					continue
-				}
-				switch f {
-				case durationFamily:
-					p.writeClassic(f.name, &s.durations, labelsOf(s.jobPair, loc, s.targetPair, s.variantPair))
-				case stepDurationFamily:
-					for _, h := range s.stepHists {
-						p.writeClassic(f.name, h.h, labelsOf(s.jobPair, loc, h.stepPair, s.targetPair, s.variantPair))
-					}
-				default:
-					s.each(f, loc, func(v float64, l labels) { p.sample(f.name, "", l, v) })
-				}
-			}
-			r.mu.RUnlock()
-			if err := flush(); err != nil {
-				return err
-			}
+		if _, err := w.Write(p.buf); err != nil {
+			return err
 		}
+		p.buf = p.buf[:0]
 	}
-	return flush()
+	return nil
 }
 
 // pageWriter formats samples as OpenMetrics 1.0 or as the text format

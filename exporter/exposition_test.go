@@ -3,6 +3,7 @@ package exporter_test
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"math"
 	"net/http/httptest"
@@ -26,20 +27,15 @@ import (
 // reason, skips, a backoff, exemplars, and label values to escape.
 func busyRecorder(t *testing.T) *exporter.Recorder {
 	t.Helper()
+	login := journeys(t)[0]
 	_, js := probetest.Compile(t, `
 journeys:
-  - name: login
-    slo: { objective: 99.9 }
-    interval: 15s
-    steps:
-      - { name: page, http: { url: "https://app.example.com/login" } }
-      - { name: submit, http: { method: POST, url: "https://app.example.com/login" }, expect: { rejected: true } }
   - name: spa
     steps:
       - name: login
         browser: { actions: [{ navigate: "https://app.example.com/" }, { click: "#go" }] }
 `)
-	login, spa := js[0], js[1]
+	spa := js[0]
 	r := exporter.NewRecorder("test")
 	r.SetLocation(`eu "west"\1`)
 	now := time.Unix(1_790_000_000, 0)
@@ -90,80 +86,9 @@ journeys:
 // empty labels it leaves out (Prometheus treats them as absent).
 func TestTextPagesMatchTheRegistry(t *testing.T) {
 	r := busyRecorder(t)
-	h := exporter.Handler(exporter.Options{Recorder: r})
-	for name, format := range map[string]expfmt.Format{"text": expfmt.NewFormat(expfmt.TypeTextPlain), "openmetrics": expfmt.NewFormat(expfmt.TypeOpenMetrics)} {
+	for name, format := range textFormats {
 		t.Run(name, func(t *testing.T) {
-			req := httptest.NewRequest("GET", "/metrics", nil)
-			req.Header.Set("Accept", string(format))
-			req.Header.Set("Accept-Encoding", "gzip")
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != 200 || rec.Header().Get("Content-Encoding") != "gzip" {
-				t.Fatalf("/metrics: %d, Content-Encoding %q", rec.Code, rec.Header().Get("Content-Encoding"))
-			}
-			if got := expfmt.Format(rec.Header().Get("Content-Type")).FormatType(); got != format.FormatType() {
-				t.Fatalf("Content-Type %q; asked for %s", rec.Header().Get("Content-Type"), format)
-			}
-			zr, err := gzip.NewReader(rec.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			page, err := io.ReadAll(zr)
-			if err != nil {
-				t.Fatal(err)
-			}
-
-			families, err := r.Registry().Gather()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want bytes.Buffer
-			enc := expfmt.NewEncoder(&want, format)
-			for _, f := range families {
-				if err := enc.Encode(f); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if c, ok := enc.(expfmt.Closer); ok {
-				c.Close()
-			}
-
-			got, wanted := authprobeLines(string(page)), authprobeLines(want.String())
-			// The journey histogram's exemplars are kept twice, by
-			// client_golang and by the recorder, each with its own
-			// clock reading: their times are compared apart.
-			stamps := map[string][]float64{}
-			for _, lines := range [][]string{got, wanted} {
-				for i := range lines {
-					var at float64
-					lines[i], at = withoutExemplarTime(withoutEmptyLabels(lines[i]))
-					if at != 0 {
-						stamps[lines[i]] = append(stamps[lines[i]], at)
-					}
-				}
-			}
-			for line, at := range stamps {
-				if len(at) != 2 || math.Abs(at[0]-at[1]) > 1 {
-					t.Errorf("exemplar times %v of %s; want one on each side, a second apart at most", at, line)
-				}
-			}
-			slices.Sort(got)
-			slices.Sort(wanted)
-			if !slices.Equal(got, wanted) {
-				for _, l := range wanted {
-					if !slices.Contains(got, l) {
-						t.Errorf("the page lacks %s", l)
-					}
-				}
-				for _, l := range got {
-					if !slices.Contains(wanted, l) {
-						t.Errorf("the page has %s, which the registry does not", l)
-					}
-				}
-			}
-			if n := len(got); n < 200 {
-				t.Errorf("only %d authprobe lines; the recorder has more", n)
-			}
+			page := samePage(t, r, format)
 			if !strings.Contains(string(page), `target="[::1]:443",variant="wrong\npassword"`) || !strings.Contains(string(page), `location="eu \"west\"\\1"`) {
 				t.Error("label values are not escaped")
 			}
@@ -198,6 +123,129 @@ func TestTextPagesMatchTheRegistry(t *testing.T) {
 			}
 		})
 	}
+}
+
+var textFormats = map[string]expfmt.Format{"text": expfmt.NewFormat(expfmt.TypeTextPlain), "openmetrics": expfmt.NewFormat(expfmt.TypeOpenMetrics)}
+
+// A page of many chunks (the writer lets go of the lock every 256 series),
+// journeys that span chunks, series that never ran, the location set for
+// the first time and a series removed: still what the registry says.
+func TestTextPagesAcrossChunks(t *testing.T) {
+	_, js := probetest.Compile(t, `
+journeys:
+  - { name: a, steps: [{ name: get, http: { url: "https://a.example.com/" } }] }
+  - { name: b, interval: 5s, steps: [{ name: get, http: { url: "https://b.example.com/" } }, { name: post, http: { method: POST, url: "https://b.example.com/" } }] }
+`)
+	r := exporter.NewRecorder("test")
+	now := time.Unix(1_790_000_000, 0)
+	var keys []probes.SeriesKey
+	for i := range 700 {
+		j := js[i%2]
+		key := probes.SeriesKey{Journey: j.Name, Target: fmt.Sprintf("10.0.%d.%d:443", i/256, i%256)}
+		keys = append(keys, key)
+		r.Series(j, key, true)
+		if i%3 == 0 {
+			continue
+		}
+		r.Result(j, probes.Result{Journey: j.Name, Target: key.Target, Start: now, Duration: time.Duration(i) * time.Millisecond,
+			Outcome: probes.OutcomeSuccess, TraceID: fmt.Sprintf("%032x", i),
+			Steps: []probes.StepResult{{Name: "get", Duration: time.Duration(i) * time.Millisecond}, {Name: "post", Duration: time.Millisecond}}})
+	}
+	for _, format := range textFormats {
+		samePage(t, r, format)
+	}
+	r.SetLocation("eu-west-1")
+	r.Series(js[0], keys[0], false)
+	for _, format := range textFormats {
+		page := string(samePage(t, r, format))
+		if strings.Contains(page, keys[0].Target+`"`) {
+			t.Errorf("the removed series %s is on the page", keys[0].Target)
+		}
+		if n := strings.Count(page, "authprobe_journey_slo_objective_ratio{"); n != 2 {
+			t.Errorf("%d objective samples for 2 journeys", n)
+		}
+	}
+}
+
+// samePage scrapes the text format asked for, gzipped, and checks it says
+// line for line what client_golang would say from the registry, but for
+// the empty labels it leaves out (Prometheus treats them as absent). It
+// returns the page.
+func samePage(t *testing.T, r *exporter.Recorder, format expfmt.Format) []byte {
+	t.Helper()
+	h := exporter.Handler(exporter.Options{Recorder: r})
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept", string(format))
+	req.Header.Set("Accept-Encoding", "gzip")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 || rec.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("/metrics: %d, Content-Encoding %q", rec.Code, rec.Header().Get("Content-Encoding"))
+	}
+	if got := expfmt.Format(rec.Header().Get("Content-Type")).FormatType(); got != format.FormatType() {
+		t.Fatalf("Content-Type %q; asked for %s", rec.Header().Get("Content-Type"), format)
+	}
+	zr, err := gzip.NewReader(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	families, err := r.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	enc := expfmt.NewEncoder(&want, format)
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok {
+		c.Close()
+	}
+
+	got, wanted := authprobeLines(string(page)), authprobeLines(want.String())
+	// The journey histogram's exemplars are kept twice, by
+	// client_golang and by the recorder, each with its own
+	// clock reading: their times are compared apart.
+	stamps := map[string][]float64{}
+	for _, lines := range [][]string{got, wanted} {
+		for i := range lines {
+			var at float64
+			lines[i], at = withoutExemplarTime(withoutEmptyLabels(lines[i]))
+			if at != 0 {
+				stamps[lines[i]] = append(stamps[lines[i]], at)
+			}
+		}
+	}
+	for line, at := range stamps {
+		if len(at) != 2 || math.Abs(at[0]-at[1]) > 1 {
+			t.Errorf("exemplar times %v of %s; want one on each side, a second apart at most", at, line)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(wanted)
+	if !slices.Equal(got, wanted) {
+		for _, l := range wanted {
+			if !slices.Contains(got, l) {
+				t.Errorf("the page lacks %s", l)
+			}
+		}
+		for _, l := range got {
+			if !slices.Contains(wanted, l) {
+				t.Errorf("the page has %s, which the registry does not", l)
+			}
+		}
+	}
+	if n := len(got); n < 200 {
+		t.Errorf("only %d authprobe lines; the recorder has more", n)
+	}
+	return page
 }
 
 // The protobuf format (native histograms) is client_golang's, from the
@@ -286,4 +334,37 @@ func withoutExemplarTime(line string) (string, float64) {
 		return line, 0
 	}
 	return line[:j], at
+}
+
+// gzip when the scraper allows it, by name or by *, and not when q=0 says
+// no; Vary names what the page depends on.
+func TestMetricsCompression(t *testing.T) {
+	h := exporter.Handler(exporter.Options{Recorder: busyRecorder(t)})
+	for header, want := range map[string]bool{
+		"gzip":                       true,
+		"GZIP;Q=0.5":                 true,
+		"deflate, gzip;q=1.0, *;q=0": true,
+		"*":                          true,
+		"":                           false,
+		"identity":                   false,
+		"gzip;q=0":                   false,
+		"GZIP;Q=0":                   false,
+		"gzip; level=1; q=0":         false,
+		"gzip;q=0, *":                false,
+		"*;q=0":                      false,
+	} {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.Header.Set("Accept-Encoding", header)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Content-Encoding") == "gzip"; got != want {
+			t.Errorf("Accept-Encoding %q: gzip %v, want %v", header, got, want)
+		}
+		if !want && !strings.Contains(rec.Body.String(), "authprobe_journey_runs_total{") {
+			t.Errorf("Accept-Encoding %q: the page is not plain text", header)
+		}
+		if v := rec.Header().Values("Vary"); !slices.Contains(v, "Accept") || !slices.Contains(v, "Accept-Encoding") {
+			t.Errorf("Vary %q", v)
+		}
+	}
 }

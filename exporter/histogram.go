@@ -16,7 +16,11 @@ import (
 // formats' page and in client_golang's histogram for the native buckets of
 // the protobuf format (exposition_test.go checks that both agree). Reading
 // a client_golang histogram means building its protobuf message: a third
-// of a scrape of 10,000 journeys.
+// of a scrape of 10,000 journeys. One difference: when a journey's
+// native buckets outgrow nativeBuckets an hour or more after the last
+// reset, client_golang starts its histogram again from 0, classic buckets
+// included, so the protobuf format shows a counter reset the text formats
+// do not; rate() and increase() read both the same.
 type classic struct {
 	counts    [len(durationBucket) + 1]uint64
 	sum       float64

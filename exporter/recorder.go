@@ -160,9 +160,10 @@ func histogram(f *family, labels ...string) *prometheus.HistogramVec {
 	}, labels)
 }
 
-// Registry is where every metric lives; /metrics serves it as protobuf,
-// and the text formats through the page writer, which say the same.
-func (r *Recorder) Registry() *prometheus.Registry { return r.reg }
+// Registry gathers every metric: /metrics serves it as protobuf, and the
+// text formats through the page writer, which say the same. Metrics are
+// added with MustRegister, which the page writer sees too.
+func (r *Recorder) Registry() prometheus.Gatherer { return r.reg }
 
 // SetLocation sets the location label. Changing it replaces every series.
 func (r *Recorder) SetLocation(loc string) {
@@ -174,11 +175,9 @@ func (r *Recorder) SetLocation(loc string) {
 	old := r.location
 	r.location = loc
 	r.locPair = labelPair("location", loc)
-	if old == "" {
-		return
-	}
 	// Counters and gauges follow locPair; histograms are renamed by hand
-	// and, like a restart, start again from 0.
+	// and, like a restart, start again from 0 (from "" too: a reload that
+	// adds global.location must not leave the old series behind).
 	for _, v := range []*prometheus.HistogramVec{r.duration, r.navigation} {
 		v.DeletePartialMatch(prometheus.Labels{"location": old})
 	}
