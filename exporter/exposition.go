@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -41,13 +40,12 @@ func metricsHandler(r *Recorder, logger *slog.Logger) http.Handler {
 	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelError)
 	full := promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorLog: errorLog})
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		format := expfmt.NegotiateIncludingOpenMetrics(req.Header)
+		// OpenMetrics 1.0 (or 0.0.1), the protobuf formats or text 0.0.4,
+		// as promhttp offers them.
+		format := expfmt.NegotiateAccept(req.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
 		om := format.FormatType() == expfmt.TypeOpenMetrics
-		_, params, err := mime.ParseMediaType(string(format))
-		switch {
-		case len(req.URL.Query()["name[]"]) > 0, // client_golang's filter by name
-			om && (err != nil || params["version"] == expfmt.OpenMetricsVersion_2_0_0),
-			!om && format.FormatType() != expfmt.TypeTextPlain:
+		if !om && format.FormatType() != expfmt.TypeTextPlain || len(req.URL.Query()["name[]"]) > 0 {
+			// Protobuf, or client_golang's filter by name.
 			full.ServeHTTP(w, req)
 			return
 		}
