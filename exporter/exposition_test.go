@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -367,4 +368,63 @@ func TestMetricsCompression(t *testing.T) {
 			t.Errorf("Vary %q", v)
 		}
 	}
+}
+
+// Scrapes while runs are recorded, series come and go and the location
+// changes: every page parses, and the race detector (make test) sees the
+// page writer's reads under the lock.
+func TestScrapeWhileRecording(t *testing.T) {
+	_, js := probetest.Compile(t, `
+journeys:
+  - { name: a, steps: [{ name: get, http: { url: "https://a.example.com/" } }, { name: post, http: { method: POST, url: "https://a.example.com/" } }] }
+`)
+	j := js[0]
+	r := exporter.NewRecorder("test")
+	h := exporter.Handler(exporter.Options{Recorder: r})
+	key := func(i int) probes.SeriesKey { return probes.SeriesKey{Journey: "a", Target: fmt.Sprintf("10.0.%d.%d:443", i/256, i%256)} }
+	for i := range 300 {
+		r.Series(j, key(i), true)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			k := key(i % 300)
+			r.Result(j, probes.Result{Journey: "a", Target: k.Target, Start: time.Now(), Duration: time.Millisecond, Outcome: probes.OutcomeSuccess,
+				TraceID: "0af7651916cd43dd8448eb211c80319c", Steps: []probes.StepResult{{Name: "get", Duration: time.Millisecond}, {Name: "post"}}})
+			switch i % 97 {
+			case 0:
+				r.Series(j, key(300+i%50), i%2 == 0)
+			case 1:
+				r.SetLocation(fmt.Sprint("loc", i%3))
+			}
+		}
+	})
+	for range 4 {
+		for _, format := range textFormats {
+			req := httptest.NewRequest("GET", "/metrics", nil)
+			req.Header.Set("Accept", string(format))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			page := rec.Body.String()
+			if rec.Code != 200 || !strings.Contains(page, "authprobe_step_duration_seconds_bucket{") {
+				t.Fatalf("/metrics: %d, %d bytes", rec.Code, len(page))
+			}
+			if format.FormatType() == expfmt.TypeTextPlain {
+				parser := expfmt.NewTextParser(model.UTF8Validation)
+				if _, err := parser.TextToMetricFamilies(strings.NewReader(page)); err != nil {
+					t.Fatalf("a page written during changes does not parse: %v", err)
+				}
+			} else if !strings.HasSuffix(page, "# EOF\n") {
+				t.Fatal("an OpenMetrics page written during changes does not end with # EOF")
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
 }
