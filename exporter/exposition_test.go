@@ -381,7 +381,9 @@ journeys:
 	j := js[0]
 	r := exporter.NewRecorder("test")
 	h := exporter.Handler(exporter.Options{Recorder: r})
-	key := func(i int) probes.SeriesKey { return probes.SeriesKey{Journey: "a", Target: fmt.Sprintf("10.0.%d.%d:443", i/256, i%256)} }
+	key := func(i int) probes.SeriesKey {
+		return probes.SeriesKey{Journey: "a", Target: fmt.Sprintf("10.0.%d.%d:443", i/256, i%256)}
+	}
 	for i := range 300 {
 		r.Series(j, key(i), true)
 	}
