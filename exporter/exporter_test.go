@@ -52,6 +52,19 @@ journeys:
 	return js
 }
 
+// spaJourney is a browser journey of two actions.
+func spaJourney(t *testing.T) *probes.Journey {
+	t.Helper()
+	_, js := probetest.Compile(t, `
+journeys:
+  - name: spa
+    steps:
+      - name: login
+        browser: { actions: [{ navigate: "https://app.example.com/" }, { click: "#go" }] }
+`)
+	return js[0]
+}
+
 // scrape returns /metrics as sample name{labels sorted} → value, histograms
 // by their _count and _sum, plus the OpenMetrics text for exemplars.
 func scrape(t *testing.T, h http.Handler) (map[string]float64, string) {
@@ -492,14 +505,7 @@ func TestStepGaugesFollowTheLastRun(t *testing.T) {
 // navigations their phases, and failure evidence is kept (bounded) and
 // served with its screenshot.
 func TestBrowserEvidence(t *testing.T) {
-	_, js := probetest.Compile(t, `
-journeys:
-  - name: spa
-    steps:
-      - name: login
-        browser: { actions: [{ navigate: "https://app.example.com/" }, { click: "#go" }] }
-`)
-	j := js[0]
+	j := spaJourney(t)
 	r := exporter.NewRecorder("test")
 	key := probes.SeriesKey{Journey: "spa"}
 	r.Series(j, key, true)

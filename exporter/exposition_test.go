@@ -28,15 +28,7 @@ import (
 // reason, skips, a backoff, exemplars, and label values to escape.
 func busyRecorder(t *testing.T) *exporter.Recorder {
 	t.Helper()
-	login := journeys(t)[0]
-	_, js := probetest.Compile(t, `
-journeys:
-  - name: spa
-    steps:
-      - name: login
-        browser: { actions: [{ navigate: "https://app.example.com/" }, { click: "#go" }] }
-`)
-	spa := js[0]
+	login, spa := journeys(t)[0], spaJourney(t)
 	r := exporter.NewRecorder("test")
 	r.SetLocation(`eu "west"\1`)
 	now := time.Unix(1_790_000_000, 0)
