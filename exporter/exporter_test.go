@@ -2,20 +2,13 @@ package exporter_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +28,7 @@ import (
 	"github.com/authprobe/authprobe/config"
 	"github.com/authprobe/authprobe/exporter"
 	"github.com/authprobe/authprobe/internal/probetest"
+	"github.com/authprobe/authprobe/internal/testtool"
 	"github.com/authprobe/authprobe/probes"
 )
 
@@ -357,7 +351,7 @@ func TestEndpoints(t *testing.T) {
 func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte("hunter2"), bcrypt.MinCost)
 	dir := t.TempDir()
-	pool := selfSignedCert(t, dir)
+	pool := testtool.SelfSignedCert(t, dir)
 	webConfig := filepath.Join(dir, "web.yaml")
 	os.WriteFile(webConfig, []byte(fmt.Sprintf("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prometheus: %s\n", hash)), 0o600)
 	r := exporter.NewRecorder("test")
@@ -445,30 +439,6 @@ func mustRequest(method, url string) *http.Request {
 		panic(err)
 	}
 	return req
-}
-
-// selfSignedCert writes cert.pem and key.pem for 127.0.0.1 to dir and
-// returns a pool that trusts it.
-func selfSignedCert(t *testing.T, dir string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "authprobe test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalPKCS8PrivateKey(key)
-	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return pool
 }
 
 // Token and key-set gauges describe the last run: when the step did not

@@ -72,13 +72,13 @@ func (h *classic) metric(desc *prometheus.Desc, labelValues ...string) prometheu
 	if len(exemplars) == 0 {
 		return m
 	}
-	m, err := prometheus.NewMetricWithExemplars(m, exemplars...)
+	withExemplars, err := prometheus.NewMetricWithExemplars(m, exemplars...)
 	if err != nil {
 		// Only a malformed exemplar (a trace id over 128 runes) gets
 		// here; the histogram goes without its exemplars.
-		return prometheus.MustNewConstHistogram(desc, h.count(), h.sum, buckets, labelValues...)
+		return m
 	}
-	return m
+	return withExemplars
 }
 
 // traceIDName is the label name of every exemplar.

@@ -173,11 +173,20 @@ func freePort(t *testing.T) string {
 func startProcess(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	addr := freePort(t)
-	p := &process{base: "http://" + addr}
+	p := launch(t, "http://"+addr, addr, env, args...)
+	p.waitFor(t, 10*time.Second, "ready", func() bool { code, _ := p.get("/-/ready"); return code == 200 })
+	return p
+}
+
+// launch starts authprobe listening on addr, reached at base, and stops it
+// (SIGTERM, then a kill after 10 s, which fails the test) when the test
+// ends.
+func launch(t *testing.T, base, addr string, env []string, args ...string) *process {
+	t.Helper()
+	p := &process{base: base}
 	p.cmd = exec.Command(binary, append(args, "--web.listen-address", addr)...)
 	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stderr = p
-	p.cmd.Stdout = p
+	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +201,6 @@ func startProcess(t *testing.T, env []string, args ...string) *process {
 			t.Error("authprobe did not stop within 10s of SIGTERM")
 		}
 	})
-	p.waitFor(t, 10*time.Second, "ready", func() bool { code, _ := p.get("/-/ready"); return code == 200 })
 	return p
 }
 

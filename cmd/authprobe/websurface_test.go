@@ -1,22 +1,12 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -24,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authprobe/authprobe/internal/testtool"
 )
 
 // webClient talks to an authprobe behind a web config: TLS with a
@@ -59,24 +51,7 @@ func startWeb(t *testing.T, c *webClient, env []string, args ...string) *process
 		scheme = "https"
 	}
 	c.base = scheme + "://" + addr
-	p := &process{base: c.base}
-	p.cmd = exec.Command(binary, append(args, "--web.listen-address", addr)...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error)
-		go func() { done <- p.cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			t.Error("authprobe did not stop within 10s of SIGTERM")
-		}
-	})
+	p := launch(t, c.base, addr, env, args...)
 	p.waitFor(t, 10*time.Second, "ready", func() bool {
 		req, _ := http.NewRequest(http.MethodGet, c.base+"/-/ready", nil)
 		req.SetBasicAuth(c.user, c.pass)
@@ -95,27 +70,11 @@ func startWeb(t *testing.T, c *webClient, env []string, args ...string) *process
 // returns the config's path and a client that trusts the certificate.
 func tlsWebConfig(t *testing.T, dir string) (string, *webClient) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "authprobe test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalPKCS8PrivateKey(key)
-	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
+	pool := testtool.SelfSignedCert(t, dir)
 	const pass = "scrape-Pw-3e9a"
 	hash, _ := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
 	path := filepath.Join(dir, "web.yaml")
 	writeConfig(t, path, "tls_server_config: { cert_file: cert.pem, key_file: key.pem }\nbasic_auth_users:\n  prometheus: %s\n", hash)
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
 	return path, &webClient{http: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
 		user: "prometheus", pass: pass}
 }

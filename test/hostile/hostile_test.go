@@ -90,6 +90,17 @@ var (
 	table   = map[string]string{}
 )
 
+// runCases runs each case as a subtest, with no goroutine left behind.
+func runCases(t *testing.T, env *probes.Env, cases []hostileCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			noLeaks(t)
+			c.run(t, env)
+		})
+	}
+}
+
 // run executes the case's journey once with env, measuring it, and checks
 // its reason, time and memory. Goroutines are checked by noLeaks.
 func (c hostileCase) run(t *testing.T, env *probes.Env) {

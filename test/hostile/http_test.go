@@ -89,17 +89,12 @@ func TestSlowTargets(t *testing.T) {
 	// ClientHello and says nothing.
 	stall := startRaw(t, func(c net.Conn, done <-chan struct{}) { drain(c) })
 
-	for _, c := range []hostileCase{
+	runCases(t, env, []hostileCase{
 		{name: "slow headers (never sent)", reason: probes.ReasonTimeout, yaml: get(silent.URL, "")},
 		{name: "headers trickling a byte every 50ms", reason: probes.ReasonTimeout, yaml: get("http://"+trickle.Addr()+"/", "")},
 		{name: "body dripping one byte a second", reason: probes.ReasonTimeout, yaml: get(drip.URL, "")},
 		{name: "TLS handshake that stalls", reason: probes.ReasonTimeout, yaml: get("https://app.test:"+stall.Port()+"/", "")},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			noLeaks(t)
-			c.run(t, env)
-		})
-	}
+	})
 }
 
 // Targets that send more than anyone should read.
@@ -159,16 +154,11 @@ func TestHugeResponses(t *testing.T) {
 		}
 	})
 
-	for _, c := range []hostileCase{
+	runCases(t, env, []hostileCase{
 		{name: "1 GiB body", reason: probes.ReasonBodyTooLarge, yaml: get(huge.URL, ""), alloc: 64 << 20, msg: "larger than 2MiB"},
 		{name: "gzip bomb (1 GiB of zeros)", reason: probes.ReasonBodyTooLarge, yaml: get(bomb.URL, ""), alloc: 64 << 20},
 		{name: "response headers that never end", reason: probes.ReasonBodyTooLarge, yaml: get("http://"+headers.Addr()+"/", "")},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			noLeaks(t)
-			c.run(t, env)
-		})
-	}
+	})
 }
 
 // Redirects in circles, to other schemes and to other hosts.
@@ -221,7 +211,7 @@ journeys:
         expect: { body_contains: elsewhere }
 `, base)
 
-	for _, c := range []hostileCase{
+	runCases(t, env, []hostileCase{
 		{name: "redirect loop", reason: probes.ReasonRedirectLoop, yaml: get(base+"/a", ", redirects: follow")},
 		{name: "redirect to file:", reason: probes.ReasonRedirectLoop, yaml: get(base+"/file", ", redirects: follow"), msg: "file:"},
 		{name: "redirect to javascript:", reason: probes.ReasonRedirectLoop, yaml: get(base+"/javascript", ", redirects: follow"), msg: "javascript:"},
@@ -241,12 +231,7 @@ journeys:
 					t.Errorf("the first host's cookie followed the redirect to another host: %q", c)
 				}
 			}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			noLeaks(t)
-			c.run(t, env)
-		})
-	}
+	})
 }
 
 // Certificates that must not be trusted, connections that break, and
@@ -298,7 +283,7 @@ func TestNetworkFaults(t *testing.T) {
 	reset, closed := breaking(true), breaking(false)
 
 	tlsOpt := fmt.Sprintf(", tls: { ca_file: %q }", caFile)
-	for _, c := range []hostileCase{
+	runCases(t, env, []hostileCase{
 		{name: "trusted certificate (control)", reason: "", yaml: get(good, tlsOpt)},
 		{name: "expired certificate", reason: probes.ReasonTLS, yaml: get(expired, tlsOpt), msg: "expired"},
 		{name: "certificate for another host", reason: probes.ReasonTLS, yaml: get(wrongHost, tlsOpt), msg: "elsewhere.example"},
@@ -308,12 +293,7 @@ func TestNetworkFaults(t *testing.T) {
 		{name: "connection closed mid-body", reason: probes.ReasonConnect, yaml: get("http://"+closed.Addr()+"/", "")},
 		{name: "NXDOMAIN", reason: probes.ReasonDNS, yaml: get("http://nope.test/", "")},
 		{name: "SERVFAIL", reason: probes.ReasonDNS, yaml: get("http://login.servfail/", "")},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			noLeaks(t)
-			c.run(t, env)
-		})
-	}
+	})
 }
 
 // Pages built to make extraction expensive.
@@ -352,7 +332,7 @@ func TestHostilePages(t *testing.T) {
 	extract := func(path, max, ex string) string {
 		return get(srv.URL+path, max) + "        extract: { v: " + ex + " }\n"
 	}
-	for _, c := range []hostileCase{
+	runCases(t, env, []hostileCase{
 		{name: "100,000 forms, form_field", reason: probes.ReasonBodyTooLarge, yaml: extract("/forms", "", "{ form_field: csrf }")},
 		// With the cap raised, the page is parsed: memory grows with the
 		// cap, about 10 times the page.
@@ -365,12 +345,7 @@ func TestHostilePages(t *testing.T) {
 			yaml: timeout(extract("/forms", ", max_body_bytes: 16MiB", `{ css: "form:last-of-type input", attr: value }`), "50ms")},
 		{name: "HTML nested 100,000 deep, css", reason: probes.ReasonExtract, yaml: extract("/deep", "", `{ css: "input", attr: value }`)},
 		{name: "JSON nested 1,000,000 deep, json", reason: probes.ReasonExtract, yaml: extract("/json", "", `{ json: "$.token" }`)},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			noLeaks(t)
-			c.run(t, env)
-		})
-	}
+	})
 }
 
 // ca is a certificate authority for the TLS cases.

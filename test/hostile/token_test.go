@@ -227,19 +227,14 @@ journeys:
         oauth2: { token_url: "%s%s", grant: client_credentials, client_id: probe, client_secret: s3cret }
 `, srv.URL, path)
 	}
-	for _, c := range []hostileCase{
+	runCases(t, env, []hostileCase{
 		{name: "token response (control)", reason: "", yaml: grant("/token")},
 		{name: "token response nested 1,000,000 deep", reason: probes.ReasonTokenResponse, yaml: grant("/deep"), msg: "exceeded max depth"},
 		{name: "token response with a 500,000-element array", reason: probes.ReasonTokenResponse, yaml: grant("/array")},
 		{name: "token response with 90,000 keys", reason: probes.ReasonTokenResponse, yaml: grant("/keys")},
 		{name: "token response with a 100 MB array", reason: probes.ReasonBodyTooLarge, yaml: grant("/huge-array"), alloc: 64 << 20},
 		{name: "token response with a 100 MB string", reason: probes.ReasonBodyTooLarge, yaml: grant("/huge-string"), alloc: 64 << 20},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			noLeaks(t)
-			c.run(t, env)
-		})
-	}
+	})
 }
 
 // Key sets built to exhaust the verifier.
@@ -277,7 +272,7 @@ func TestHostileKeySets(t *testing.T) {
 	// for its length.
 	noKid := b64json(map[string]any{"alg": "RS256"}) + "." + b64json(validClaims()) + "." + b64(oddOfBits(4095).FillBytes(make([]byte, 512)))
 
-	for _, c := range []hostileCase{
+	runCases(t, env, []hostileCase{
 		{name: "key set (control)", reason: "", yaml: verify(good, srv.URL+"/legit")},
 		{name: "JWKS with 10,000 keys (7 MiB)", reason: probes.ReasonJWKSFetch, yaml: verify(good, srv.URL+"/10000"), msg: "larger than 1MiB"},
 		{name: "JWKS with 10,000 keys (within 1 MiB)", reason: probes.ReasonJWKSFetch, yaml: verify(good, srv.URL+"/10000-tiny"), msg: "10000 keys, more than 1000"},
@@ -289,12 +284,7 @@ func TestHostileKeySets(t *testing.T) {
 		{name: "JWKS nested 1,000,000 deep", reason: probes.ReasonJWKSFetch, yaml: verify(good, srv.URL+"/deep"), msg: "exceeded max depth"},
 		{name: "JWKS that is not a set", reason: probes.ReasonJWKSFetch, yaml: verify(good, srv.URL+"/not-a-set")},
 		{name: "JWKS publishing a private key", reason: probes.ReasonJWKSFetch, yaml: verify(good, srv.URL+"/private-key"), msg: "private key material"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			noLeaks(t)
-			c.run(t, env)
-		})
-	}
+	})
 }
 
 // Tokens whose headers try to talk the verifier into something.

@@ -100,9 +100,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// waitHTTP waits until url answers 200.
+// waitHTTP waits until url answers 200, asking every 100 ms.
 func waitHTTP(t *testing.T, p *proc, url string, timeout time.Duration) {
 	t.Helper()
+	waitHTTPEvery(t, p, url, timeout, 100*time.Millisecond)
+}
+
+// waitHTTPEvery is waitHTTP asking every period: a short one keeps a time
+// to ready it measures from being rounded up.
+func waitHTTPEvery(t *testing.T, p *proc, url string, timeout, period time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -110,13 +118,13 @@ func waitHTTP(t *testing.T, p *proc, url string, timeout time.Duration) {
 			t.Fatalf("%s exited while starting:\n%s", p.name, tail(p.out.String(), 4<<10))
 		default:
 		}
-		if resp, err := http.Get(url); err == nil {
+		if resp, err := client.Get(url); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(period)
 	}
 	t.Fatalf("%s did not answer %s within %v", p.name, url, timeout)
 }

@@ -51,7 +51,7 @@ journeys:
 	startAuthprobe := func() (*proc, time.Duration) {
 		began := time.Now()
 		p := start(t, "authprobe", nil, bin, "run", "--config", cfgFile, "--web.listen-address", apAddr)
-		waitHTTPFast(t, p, "http://"+apAddr+"/-/ready", 30*time.Second)
+		waitHTTPEvery(t, p, "http://"+apAddr+"/-/ready", 30*time.Second, 5*time.Millisecond)
 		return p, time.Since(began)
 	}
 	ap, _ := startAuthprobe()
@@ -125,29 +125,6 @@ func buildAuthprobe(t *testing.T, dir string) string {
 		t.Fatalf("building authprobe: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// waitHTTPFast is waitHTTP polling every 5 ms, so the time to ready it
-// measures is not rounded up to 100 ms.
-func waitHTTPFast(t *testing.T, p *proc, url string, timeout time.Duration) {
-	t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited while starting:\n%s", p.name, tail(p.out.String(), 4<<10))
-		default:
-		}
-		if resp, err := client.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("%s did not answer %s within %v", p.name, url, timeout)
 }
 
 // alertWatch polls Prometheus' active alerts of one journey, so that a
